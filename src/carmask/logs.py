@@ -1,0 +1,48 @@
+"""Logging for pipeline jobs: one log file per job, with periodic progress."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+
+def setup(log_path: str | Path | None = None, level: int = logging.INFO) -> logging.Logger:
+    """Send log records (and stray stderr, e.g. TensorFlow's) to ``log_path``.
+
+    Snakemake keeps a job's log file; sending stderr there too means a crash
+    traceback lands beside the progress lines that led to it.
+    """
+    handlers: list[logging.Handler] = []
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the job
+        sys.stderr = stream
+        handlers.append(logging.StreamHandler(stream))
+    else:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    return logging.getLogger("carmask")
+
+
+class Progress:
+    """Logs ``done/total`` with a rate every ``every_s`` seconds and at the end."""
+
+    def __init__(self, total: int, what: str, logger: logging.Logger, every_s: float = 10.0):
+        self.total, self.what, self.logger, self.every_s = total, what, logger, every_s
+        self.done = 0
+        self.start = self._last = time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self._last >= self.every_s or self.done >= self.total:
+            self._last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            self.logger.info("%s: %d/%d (%.1f/s)", self.what, self.done, self.total, rate)

@@ -1,0 +1,70 @@
+"""Decoding with draft, mask shrinking and bilinear upsampling."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+from carmask import images
+
+
+def test_load_image_draft_matches_size(tmp_path):
+    rng = np.random.default_rng(0)
+    arr = (rng.random((1280, 1918, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "a.jpg"
+    Image.fromarray(arr).save(path, quality=90)
+    out = images.load_image(path, (320, 480), 3)
+    assert out.shape == (320, 480, 3) and out.dtype == np.uint8
+    gray = images.load_image(path, (100, 150), 1)
+    assert gray.shape == (100, 150, 1)
+    full = images.load_image(path)
+    assert full.shape == (1280, 1918, 3)
+
+
+def test_load_mask_palette_gif(tmp_path):
+    mask = np.zeros((10, 12), np.uint8)
+    mask[2:5, 3:9] = 1
+    img = Image.fromarray(mask, mode="L").convert("P")
+    img.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    img.save(tmp_path / "m.gif")
+    assert np.array_equal(images.load_mask(tmp_path / "m.gif"), mask > 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(st.integers(1, 24), st.integers(1, 24)).flatmap(
+        lambda hw: arrays(np.uint8, hw, elements=st.sampled_from([0, 1, 60, 127, 128, 200, 254, 255]))
+    ),
+    st.tuples(st.integers(1, 100), st.integers(1, 100)),
+    st.sampled_from([0.3, 0.5, 0.9]),
+)
+def test_probs_to_mask_equals_full_bilinear(probs, size, threshold):
+    """The block-skipping mask equals thresholding every interpolated pixel."""
+    ref = images.bilinear(probs, size)
+    fast = images.probs_to_mask(probs, size, threshold)
+    decided = np.abs(ref - 255 * threshold) > 1e-9  # exact ties are rounding noise
+    assert fast.shape == size
+    assert np.array_equal(fast[decided], (ref > 255 * threshold)[decided])
+
+
+def test_bilinear_matches_pillow():
+    rng = np.random.default_rng(1)
+    probs = (rng.random((20, 30)) * 255).astype(np.uint8)
+    ours = images.bilinear(probs, (128, 191))
+    assert np.abs(ours - images.upsample(probs, (128, 191)).astype(float)).max() <= 1.0
+
+
+def test_upsample_is_bilinear_not_nearest():
+    probs = np.array([[0, 255]], np.uint8)
+    up = images.upsample(probs, (1, 8))
+    assert len(np.unique(up)) > 2  # intermediate values: interpolated
+    assert up[0, 0] == 0 and up[0, -1] == 255
+
+
+def test_downscale_then_upsample_recovers_large_shape():
+    mask = np.zeros((128, 192), bool)
+    mask[30:100, 40:150] = True
+    small = images.downscale_mask(mask, (32, 48))
+    back = images.probs_to_mask(small, mask.shape, 0.5)
+    assert (back == mask).mean() > 0.995

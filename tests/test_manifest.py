@@ -1,0 +1,162 @@
+"""Manifest: a good folder scans; every kind of damage gets one clear error naming the files."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from carmask.demo import generate
+from carmask.manifest import DataError, build_manifest, write_manifest
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    generate(folder, n_train_cars=2, n_test_cars=1, views=3, width=96, height=64, seed=3)
+    return folder
+
+
+@pytest.fixture
+def data(pristine, tmp_path):
+    folder = tmp_path / "data"
+    shutil.copytree(pristine, folder)
+    return folder
+
+
+def first(folder, sub, pattern="*"):
+    return sorted((folder / sub).glob(pattern))[0]
+
+
+def error_of(folder, **kwargs) -> str:
+    with pytest.raises(DataError) as err:
+        build_manifest(folder, **kwargs)
+    return str(err.value)
+
+
+def test_good_folder(data):
+    train, test = build_manifest(data)
+    assert len(train) == 6 and len(test) == 3
+    assert list(train.columns) == ["img", "car", "view", "image_path", "mask_path", "width", "height"]
+    assert (train["width"] == 96).all() and (train["height"] == 64).all()
+    assert train["view"].tolist() == [1, 2, 3, 1, 2, 3]
+    sample = pd.read_csv(data / "sample_submission.csv")
+    assert test["img"].tolist() == sample["img"].tolist()
+
+
+def test_test_manifest_follows_sample_submission_order(data):
+    sample = pd.read_csv(data / "sample_submission.csv")
+    sample.iloc[::-1].to_csv(data / "sample_submission.csv", index=False)
+    _, test = build_manifest(data)
+    assert test["img"].tolist() == sample["img"].tolist()[::-1]
+
+
+def test_ignores_os_junk(data):
+    for name in (".DS_Store", "Thumbs.db", "._0000_01.jpg"):
+        (data / "train" / name).write_bytes(b"junk")
+        (data / "test" / name).write_bytes(b"junk")
+    build_manifest(data)
+
+
+def test_missing_mask_and_orphan_mask(data):
+    mask = first(data, "train_masks")
+    mask.rename(data / "train_masks" / "0123456789ab_01_mask.gif")
+    msg = error_of(data)
+    image = mask.name.replace("_mask.gif", ".jpg")
+    assert f"train images without a mask (1):\n    train/{image}" in msg
+    assert "masks without a train image (1):\n    train_masks/0123456789ab_01_mask.gif" in msg
+
+
+def test_lists_all_offenders_at_once(data):
+    masks = sorted((data / "train_masks").glob("*.gif"))[:3]
+    for m in masks:
+        m.unlink()
+    msg = error_of(data)
+    assert "train images without a mask (3)" in msg
+    for m in masks:
+        assert m.name.replace("_mask.gif", ".jpg") in msg
+
+
+def test_truncated_jpeg(data):
+    path = first(data, "train", "*.jpg")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    msg = error_of(data)
+    assert "corrupt images (1)" in msg and f"train/{path.name}" in msg and "truncated" in msg
+
+
+def test_corrupt_gif(data):
+    path = first(data, "train_masks")
+    path.write_bytes(b"GIF89a" + b"\x00" * 20)
+    msg = error_of(data)
+    assert "corrupt masks (1)" in msg and f"train_masks/{path.name}" in msg
+
+
+def test_mask_size_differs(data):
+    path = first(data, "train_masks")
+    img = Image.open(path)
+    img.resize((50, 40)).save(path)
+    msg = error_of(data)
+    assert f"masks whose size differs from their image (1):\n    train_masks/{path.name}: 50x40, image 96x64" in msg
+
+
+def test_mask_with_more_than_two_values(data):
+    path = first(data, "train_masks")
+    arr = np.zeros((64, 96), np.uint8)
+    arr[:, 30:] = 1
+    arr[:, 60:] = 2
+    img = Image.fromarray(arr, mode="L").convert("P")
+    img.save(path)
+    msg = error_of(data)
+    assert f"masks with more than two values (a mask must be binary) (1):\n    train_masks/{path.name}: 3 values" in msg
+
+
+def test_bad_names_fail_or_skip(data, caplog):
+    shutil.copy(first(data, "train", "*.jpg"), data / "train" / "IMG_0001.jpg")
+    msg = error_of(data)
+    assert "names not of the form" in msg and "train/IMG_0001.jpg" in msg and "on_bad_name: skip" in msg
+    train, _ = build_manifest(data, on_bad_name="skip")
+    assert "IMG_0001.jpg" not in set(train["img"])
+    assert "skipping 1 files in train/" in caplog.text
+
+
+def test_duplicate_ids(data):
+    src = first(data, "test", "*.jpg")
+    shutil.copy(src, data / "train" / src.name)
+    shutil.copy(first(data, "train_masks"), data / "train_masks" / src.name.replace(".jpg", "_mask.gif"))
+    assert f"duplicate ids: in both train/ and test/ (1):\n    {src.name}" in error_of(data)
+
+
+def test_duplicate_ids_differing_in_case(data):
+    src = first(data, "test", "*.jpg")
+    shutil.copy(src, data / "test" / src.name.upper())
+    msg = error_of(data, on_bad_name="skip")
+    assert "duplicate ids differing only in case" in msg and src.name.upper() in msg
+
+
+def test_missing_and_empty_folders(data):
+    shutil.rmtree(data / "test")
+    for f in (data / "train_masks").iterdir():
+        f.unlink()
+    msg = error_of(data)
+    assert f"missing folders (1):\n    {data / 'test'}" in msg
+    assert f"empty folders (1):\n    {data / 'train_masks'}" in msg
+    assert "does not exist" in error_of(data / "nowhere")
+
+
+def test_test_set_differs_from_sample_submission(data):
+    gone = first(data, "test", "*.jpg")
+    gone.unlink()
+    extra = data / "test" / "ffffffffffff_01.jpg"
+    shutil.copy(first(data, "test", "*.jpg"), extra)
+    msg = error_of(data)
+    assert f"test images listed in sample_submission.csv but missing from test/ (1):\n    test/{gone.name}" in msg
+    assert "test images not listed in sample_submission.csv (1):\n    test/ffffffffffff_01.jpg" in msg
+
+
+def test_write_manifest_atomic(data, tmp_path):
+    write_manifest(data, str(tmp_path / "m/train.parquet"), str(tmp_path / "m/test.parquet"))
+    assert len(pd.read_parquet(tmp_path / "m/train.parquet")) == 6
+    assert not list((tmp_path / "m").glob(".tmp-*"))
