@@ -1,0 +1,111 @@
+"""Dice, BCE and their sum on 3x3 masks whose answers are worked out on paper."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from carmask.losses import bce, bce_dice, dice_coef, dice_loss, get_loss, hard_dice_coef
+
+# Two 4-pixel masks sharing 2 pixels.
+LEFT = [[1, 1, 0], [1, 1, 0], [0, 0, 0]]
+RIGHT = [[0, 1, 1], [0, 1, 1], [0, 0, 0]]
+BOTTOM_ROW = [[0, 0, 0], [0, 0, 0], [1, 1, 1]]
+EMPTY = [[0, 0, 0], [0, 0, 0], [0, 0, 0]]
+
+
+def batch(*masks) -> np.ndarray:
+    """(batch, 3, 3, 1) float32, the shape the model's masks have."""
+    return np.asarray(masks, dtype=np.float32)[..., None]
+
+
+def value(tensor) -> float:
+    return float(keras.ops.convert_to_numpy(tensor))
+
+
+def test_identical_masks_score_one():
+    assert value(dice_coef(batch(LEFT), batch(LEFT))) == pytest.approx(1.0)
+    assert value(hard_dice_coef(batch(LEFT), batch(LEFT))) == pytest.approx(1.0)
+    assert value(dice_loss(batch(LEFT), batch(LEFT))) == pytest.approx(0.0)
+
+
+def test_disjoint_masks_score_zero_up_to_smoothing():
+    # 4 + 3 pixels, no overlap: (2*0 + smooth) / (7 + smooth).
+    assert value(dice_coef(batch(LEFT), batch(BOTTOM_ROW))) == pytest.approx(1 / 8)
+    assert value(dice_coef(batch(LEFT), batch(BOTTOM_ROW), smooth=1e-6)) == pytest.approx(0.0, abs=1e-6)
+    assert value(hard_dice_coef(batch(LEFT), batch(BOTTOM_ROW))) == 0.0
+
+
+def test_half_overlap():
+    # |A| = |B| = 4, |A.B| = 2: hard 2*2/8 = 1/2, soft (4 + 1)/(8 + 1) = 5/9.
+    assert value(hard_dice_coef(batch(LEFT), batch(RIGHT))) == pytest.approx(0.5)
+    assert value(dice_coef(batch(LEFT), batch(RIGHT))) == pytest.approx(5 / 9)
+    assert value(dice_loss(batch(LEFT), batch(RIGHT))) == pytest.approx(4 / 9)
+
+
+def test_soft_dice_uses_probabilities_and_hard_dice_thresholds_them():
+    # p = 0.5 everywhere against LEFT: overlap 4*0.5 = 2, sum p = 4.5,
+    # so soft (4 + 1)/(4 + 4.5 + 1) = 10/19; no pixel is above 0.5, so hard 0.
+    half = np.full((1, 3, 3, 1), 0.5, dtype=np.float32)
+    assert value(dice_coef(batch(LEFT), half)) == pytest.approx(10 / 19)
+    assert value(hard_dice_coef(batch(LEFT), half)) == 0.0
+    assert value(hard_dice_coef(batch(LEFT), half, threshold=0.4)) == pytest.approx(2 * 4 / (4 + 9))
+
+
+def test_empty_truth_predicted_empty_scores_one():
+    assert value(dice_coef(batch(EMPTY), batch(EMPTY))) == pytest.approx(1.0)
+    assert value(hard_dice_coef(batch(EMPTY), batch(EMPTY))) == pytest.approx(1.0)
+
+
+def test_dice_is_per_image_then_averaged_over_the_batch():
+    # Image 1 perfect (1), image 2 misses its only pixel (0): mean 1/2, where
+    # Dice over the pooled pixels would be 2*4/(5 + 4) = 8/9.
+    one_pixel = [[0, 0, 0], [0, 1, 0], [0, 0, 0]]
+    truth, pred = batch(LEFT, one_pixel), batch(LEFT, EMPTY)
+    assert value(hard_dice_coef(truth, pred)) == pytest.approx(0.5)
+    # Soft: 1 and (0 + 1)/(1 + 0 + 1) = 1/2.
+    assert value(dice_coef(truth, pred)) == pytest.approx(0.75)
+
+
+def test_masks_in_integer_dtypes_work():
+    truth = batch(LEFT).astype(np.uint8)
+    assert value(dice_coef(truth, batch(RIGHT))) == pytest.approx(5 / 9)
+
+
+def test_bce_of_a_coin_flip_is_log_two():
+    half = np.full((2, 3, 3, 1), 0.5, dtype=np.float32)
+    assert value(bce(batch(LEFT, RIGHT), half)) == pytest.approx(math.log(2), rel=1e-5)
+
+
+def test_bce_dice_is_the_sum_of_its_parts():
+    truth = batch(LEFT, RIGHT)
+    pred = np.random.default_rng(0).uniform(0.05, 0.95, size=truth.shape).astype(np.float32)
+    expected = value(bce(truth, pred)) + value(dice_loss(truth, pred))
+    assert value(bce_dice(truth, pred)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_get_loss_by_name():
+    assert get_loss("bce") is bce
+    assert get_loss("dice") is dice_loss
+    assert get_loss("bce_dice") is bce_dice
+    with pytest.raises(ValueError, match="bce, dice, bce_dice"):
+        get_loss("focal")
+
+
+def test_model_compiled_with_them_saves_and_loads(tmp_path):
+    model = keras.Sequential([keras.Input((3, 3, 1)), keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")])
+    model.compile(optimizer="adam", loss=bce_dice, metrics=[dice_coef, hard_dice_coef])
+    truth = batch(LEFT, RIGHT)
+    model.train_on_batch(truth, truth)  # builds the optimizer, so it is saved too
+    scores = model.evaluate(truth, truth, verbose=0, return_dict=True)
+    assert set(scores) == {"loss", "dice_coef", "hard_dice_coef"}
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+
+    assert loaded.loss is bce_dice
+    assert loaded.evaluate(truth, truth, verbose=0, return_dict=True) == pytest.approx(scores)
