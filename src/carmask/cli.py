@@ -1,0 +1,37 @@
+"""Command line: ``carmask score`` scores a submission before you upload it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from carmask.evaluate import score_submission
+from carmask.submission import SubmissionError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="carmask", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    score = sub.add_parser("score", help="mean Dice of a submission CSV against ground truth")
+    score.add_argument("submission", help="submission CSV (img,rle_mask), plain or .gz")
+    score.add_argument("truth", help="ground truth: a train_masks.csv-style RLE CSV, or a folder of mask GIFs")
+    score.add_argument("--size", default="1280x1918", help="HxW of the images when truth is an RLE CSV (default Kaggle's 1280x1918)")
+    score.add_argument("--per-image", action="store_true", help="include every image's Dice in the output")
+    args = parser.parse_args(argv)
+
+    height, width = (int(v) for v in args.size.lower().split("x"))
+    try:
+        result = score_submission(args.submission, args.truth, size=(height, width))
+    except (SubmissionError, FileNotFoundError, KeyError) as err:
+        print(f"carmask score: {err}", file=sys.stderr)
+        return 2
+    if not args.per_image:
+        result.pop("per_image", None)
+    json.dump(result, sys.stdout, indent=2, sort_keys=True)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Full-resolution validation and submission scoring.
+
+Two paths give the same number on purpose: ``evaluate_model`` scores the
+validation split's RLE shards (written by the very predict/encode rules that
+make the submission), and ``score_submission`` scores any submission CSV
+against ground truth. Both decode RLE and compare with the true masks at
+full size with :func:`carmask.metrics.dice`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from carmask import io, rle
+from carmask.images import load_mask
+from carmask.logs import Progress
+from carmask.metrics import ceiling_dice, dice
+from carmask.predict import read_rate
+from carmask.submission import read_submission, validate_submission
+
+log = logging.getLogger(__name__)
+
+
+def per_image_dice(
+    predictions: pd.DataFrame, truth: Callable[[str], np.ndarray], sizes: dict[str, tuple[int, int]]
+) -> pd.DataFrame:
+    """Dice of every (img, rle_mask) row against ``truth(img)``."""
+    progress = Progress(len(predictions), "scored", log)
+    scores = []
+    for img, code in zip(predictions["img"], predictions["rle_mask"]):
+        scores.append(dice(rle.decode(code, sizes[img]), truth(img)))
+        progress.update()
+    return pd.DataFrame({"img": predictions["img"].to_numpy(), "dice": scores})
+
+
+def summarise(scores: pd.DataFrame) -> dict:
+    """Mean/min Dice overall, per view and per car (img names <car>_<NN>.jpg)."""
+    stem = scores["img"].str.replace(r"\.jpg$", "", regex=True)
+    frame = scores.assign(car=stem.str.rsplit("_", n=1).str[0], view=stem.str.rsplit("_", n=1).str[1])
+    return {
+        "dice_mean": float(frame["dice"].mean()),
+        "dice_min": float(frame["dice"].min()),
+        "n_images": int(len(frame)),
+        "dice_per_view": {k: float(v) for k, v in frame.groupby("view")["dice"].mean().items()},
+        "dice_per_car": {k: float(v) for k, v in frame.groupby("car")["dice"].mean().items()},
+    }
+
+
+def evaluate_model(
+    rle_paths: Sequence[str],
+    val_path: str,
+    cfg: dict,
+    threshold: float,
+    training_path: str,
+    prediction_paths: Sequence[str],
+    out_json: str,
+    out_model_json: str,
+) -> dict:
+    """Score a model's validation RLE shards at full size.
+
+    Writes ``out_json`` (everything: per image, per view, per car, the
+    resolution ceiling, training facts, inference speed) for the report, and
+    ``out_model_json`` (the headline numbers, ``val_dice`` first) beside the
+    model.
+    """
+    val = pd.read_parquet(val_path)
+    preds = pd.concat([pd.read_parquet(p) for p in rle_paths], ignore_index=True)
+    sizes = dict(zip(val["img"], zip(val["height"].tolist(), val["width"].tolist())))
+    validate_submission(preds, val, source="validation RLE shards")
+    masks = dict(zip(val["img"], val["mask_path"]))
+    size = (int(cfg["input_height"]), int(cfg["input_width"]))
+    ceilings = []
+
+    def truth(img: str) -> np.ndarray:
+        mask = load_mask(masks[img])
+        ceilings.append(ceiling_dice(mask, size, threshold))
+        return mask
+
+    scores = per_image_dice(preds, truth, sizes)
+    result = summarise(scores)
+    result["per_image"] = dict(zip(scores["img"], map(float, scores["dice"])))
+    result["resolution_ceiling"] = float(np.mean(ceilings))
+    result["input_size"] = list(size)
+    result["threshold"] = threshold
+    result["architecture"] = cfg["architecture"]
+    result["training"] = json.loads(Path(training_path).read_text())
+    result["predict_images_per_s"] = prediction_rate(prediction_paths)
+    io.write_json(result, out_json)
+    io.write_json(
+        {
+            "val_dice": result["dice_mean"],
+            "val_dice_min": result["dice_min"],
+            "n_val_images": result["n_images"],
+            "resolution_ceiling": result["resolution_ceiling"],
+            "threshold": threshold,
+            "input_size": list(size),
+        },
+        out_model_json,
+    )
+    log.info("%s: val Dice %.5f (min %.5f), ceiling %.5f", cfg["architecture"], result["dice_mean"], result["dice_min"], result["resolution_ceiling"])
+    return result
+
+
+def prediction_rate(paths: Sequence[str]) -> float | None:
+    """Images/s of the predict jobs, from the rate they store in their files."""
+    rates = [read_rate(p) for p in paths]
+    rates = [r for r in rates if r]
+    return round(float(np.mean(rates)), 2) if rates else None
+
+
+def _truth_from_csv(path: Path, sizes: dict[str, tuple[int, int]]) -> Callable[[str], np.ndarray]:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False).set_index("img")["rle_mask"]
+    return lambda img: rle.decode(table[img], sizes[img])
+
+
+def _mask_file(folder: Path, img: str) -> Path:
+    stem = img[: -len(".jpg")] if img.endswith(".jpg") else img
+    for name in (f"{stem}_mask.gif", f"{stem}.gif", f"{stem}_mask.png", f"{stem}.png"):
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"no mask for {img} in {folder}")
+
+
+def _mask_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as img:  # header only
+        return img.height, img.width
+
+
+def score_submission(submission: str | Path, truth: str | Path, size: tuple[int, int] = (1280, 1918)) -> dict:
+    """Score a submission CSV against ``train_masks.csv``-style RLE or a mask folder.
+
+    The submission must cover exactly the images of the ground truth. Image
+    sizes come from the masks of a folder; an RLE CSV carries no sizes, so
+    ``size`` (H, W) applies to all its images (Kaggle's photos are 1280x1918).
+    """
+    sub = read_submission(submission)
+    truth = Path(truth)
+    if truth.is_dir():
+        names = sorted(p.name for p in truth.iterdir() if p.suffix in (".gif", ".png"))
+        imgs = [n.replace("_mask", "").rsplit(".", 1)[0] + ".jpg" for n in names]
+        files = {img: _mask_file(truth, img) for img in imgs}
+        sizes = {img: _mask_size(f) for img, f in files.items()}
+        truth_fn = lambda img: load_mask(files[img])  # noqa: E731
+    else:
+        table = pd.read_csv(truth, dtype=str, keep_default_na=False)
+        imgs = table["img"].tolist()
+        sizes = {img: size for img in imgs}
+        truth_fn = _truth_from_csv(truth, sizes)
+    expected = pd.DataFrame({"img": imgs, "height": [sizes[i][0] for i in imgs], "width": [sizes[i][1] for i in imgs]})
+    validate_submission(sub, expected, source=str(submission))
+    scores = per_image_dice(sub, truth_fn, sizes)
+    result = summarise(scores)
+    result["per_image"] = dict(zip(scores["img"], map(float, scores["dice"])))
+    return result
+
+
+def choose_best(metrics_paths: dict[str, str], out_path: str) -> str:
+    """Write the name of the model with the highest validation Dice (ties: first name)."""
+    scores = {name: json.loads(Path(p).read_text())["dice_mean"] for name, p in metrics_paths.items()}
+    best = max(sorted(scores), key=lambda name: scores[name])
+    log.info("validation Dice by model: %s; best: %s", scores, best)
+    io.write_text(best + "\n", out_path)
+    return best

@@ -1,0 +1,172 @@
+"""Batched inference: photos in, ``uint8`` probabilities at model size out.
+
+Predictions are stored at model resolution (never upsampled here): a
+320x480 probability map is 150 KB raw and a few KB compressed, where a
+full-size one would be 2.5 MB. The encode stage brings them to full size.
+Each shard is streamed to a parquet file one batch at a time, so memory is
+bounded by the batch, not by the shard.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from carmask import io
+from carmask.images import quantise
+from carmask.logs import Progress
+
+log = logging.getLogger(__name__)
+
+SCHEMA = pa.schema(
+    [
+        ("img", pa.string()),
+        ("height", pa.int32()),
+        ("width", pa.int32()),
+        ("probs", pa.binary()),
+    ]
+)
+ROW_GROUP = 256
+RATE_KEY = "carmask.images_per_s"
+
+
+def configure_threads(threads: int) -> None:
+    """Make TensorFlow's thread pools follow the job's ``threads``.
+
+    Must run before TensorFlow executes anything; later calls are ignored.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
+    except RuntimeError:
+        log.debug("TensorFlow already initialised; thread settings unchanged")
+
+
+def to_probability(output: np.ndarray, activation: str | None) -> np.ndarray:
+    """Model output (batch, h, w, 1) to probabilities (batch, h, w)."""
+    if output.shape[-1] != 1:
+        raise ValueError(f"the pipeline needs one output channel, the model has {output.shape[-1]}")
+    out = output[..., 0]
+    if activation in (None, "linear"):
+        out = 1.0 / (1.0 + np.exp(-out))
+    return out
+
+
+def iter_probabilities(
+    model, paths: Sequence[str], cfg: dict, batch_size: int, tta_flip: bool
+) -> Iterator[np.ndarray]:
+    """Yield ``uint8`` probability batches (b, h, w) for ``paths`` in order.
+
+    With ``tta_flip`` each batch is run together with its mirror image and
+    the two predictions are averaged (Carvana cars are near-symmetric views,
+    so the flip is a free second opinion).
+    """
+    import tensorflow as tf
+
+    from carmask.data import image_dataset
+
+    activation = cfg.get("output_activation", "sigmoid")
+
+    @tf.function(reduce_retracing=True)
+    def infer(x: tf.Tensor) -> tf.Tensor:
+        if not tta_flip:
+            return model(x, training=False)
+        both = model(tf.concat([x, x[:, :, ::-1]], axis=0), training=False)
+        n = tf.shape(x)[0]
+        return (both[:n] + both[n:, :, ::-1]) / 2.0
+
+    for batch in image_dataset(paths, cfg, batch_size):
+        yield quantise(to_probability(infer(batch).numpy(), activation))
+
+
+def shard_rows(items: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:
+    """Rows of shard ``shard`` of ``shards``: contiguous, near-equal blocks."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is outside 0..{shards - 1}")
+    bounds = np.linspace(0, len(items), shards + 1).round().astype(int)
+    return items.iloc[bounds[shard] : bounds[shard + 1]]
+
+
+def predict_shard(
+    model_path: str,
+    items_path: str,
+    out_path: str,
+    cfg: dict,
+    shard: int,
+    shards: int,
+    batch_size: int,
+    tta_flip: bool,
+    threads: int = 1,
+) -> None:
+    """Predict one shard of a manifest and write its probabilities atomically."""
+    configure_threads(threads)
+    import keras
+
+    import carmask.losses  # noqa: F401 - registers the custom losses for loading
+
+    rows = shard_rows(pd.read_parquet(items_path, columns=["img", "image_path"]), shard, shards)
+    model = keras.models.load_model(model_path, compile=False)
+    log.info("shard %d/%d: %d images, model %s", shard, shards, len(rows), model_path)
+    write_probabilities(model, rows, out_path, cfg, batch_size, tta_flip)
+
+
+def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: dict, batch_size: int, tta_flip: bool) -> None:
+    """Stream predictions for ``rows`` into a zstd-compressed parquet file."""
+    names = rows["img"].tolist()
+    progress = Progress(len(names), "predicted", log)
+    start_time = time.perf_counter()
+    with io.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
+        start = 0
+        pending: list[pa.RecordBatch] = []
+        for probs in iter_probabilities(model, rows["image_path"].tolist(), cfg, batch_size, tta_flip):
+            b, h, w = probs.shape
+            batch_names = names[start : start + b]
+            pending.append(
+                pa.record_batch(
+                    [
+                        pa.array(batch_names, pa.string()),
+                        pa.array(np.full(b, h, np.int32)),
+                        pa.array(np.full(b, w, np.int32)),
+                        pa.array([p.tobytes() for p in probs], pa.binary()),
+                    ],
+                    schema=SCHEMA,
+                )
+            )
+            start += b
+            progress.update(b)
+            if sum(p.num_rows for p in pending) >= ROW_GROUP:
+                writer.write_table(pa.Table.from_batches(pending))
+                pending = []
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending))
+        if start != len(names):
+            raise RuntimeError(f"predicted {start} images, expected {len(names)}")
+        if not names:
+            writer.write_table(SCHEMA.empty_table())
+        rate = len(names) / max(time.perf_counter() - start_time, 1e-9)
+        writer.add_key_value_metadata({RATE_KEY: f"{rate:.3f}"})
+
+
+def read_rate(path: str | Path) -> float | None:
+    """The images/s a predict job measured for its file (decode + model + write)."""
+    meta = pq.ParquetFile(path).metadata.metadata or {}
+    value = meta.get(RATE_KEY.encode())
+    return float(value) if value else None
+
+
+def read_probabilities(path: str | Path, batch_rows: int = 64) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (img, uint8 probabilities (h, w)) from a predictions file, streaming."""
+    with pq.ParquetFile(path) as f:
+        for batch in f.iter_batches(batch_size=batch_rows):
+            cols = batch.to_pydict()
+            for img, h, w, raw in zip(cols["img"], cols["height"], cols["width"], cols["probs"]):
+                yield img, np.frombuffer(raw, dtype=np.uint8).reshape(h, w)

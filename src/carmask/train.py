@@ -1,0 +1,141 @@
+"""Train one model from its config block and write everything about it.
+
+Outputs (``results/models/{model}/``): ``model.keras``; ``history.csv`` and
+``curves.png`` (loss and Dice per epoch, train and val); ``summary.txt``
+(layer table, our parameter counts beside the study's); ``training.json``
+(time, epochs, parameters). The full-size validation Dice (``metrics.json``)
+is written by the evaluate stage, which scores the validation split through
+the very predict and encode rules that make the submission, so changing the
+threshold re-scores without retraining.
+"""
+
+from __future__ import annotations
+
+import io as stdio
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from carmask import io
+from carmask.predict import configure_threads
+
+log = logging.getLogger(__name__)
+
+
+def _seed_everything(seed: int) -> None:
+    """Same seed, same weights on CPU: seeds Python/NumPy/TF and makes TF ops deterministic."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def _plot_curves(history: pd.DataFrame, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "dice_coef", "Dice (model size)")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if prefix + key in history:
+                ax.plot(history["epoch"], history[prefix + key], style, label=(prefix or "train_") + key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def _summary_text(model, name: str, cfg: dict) -> str:
+    from carmask.models import STUDY_PARAMETER_COUNTS, parameter_counts
+
+    buf = stdio.StringIO()
+    model.summary(print_fn=lambda line, **_: buf.write(line + "\n"), line_length=120)
+    ours = parameter_counts(model)
+    lines = [
+        f"model {name}: {cfg['architecture']} at {cfg['input_height']}x{cfg['input_width']}x{cfg['channels']}",
+        f"parameters (this config): total {ours['total']:,}, trainable {ours['trainable']:,}, non-trainable {ours['non_trainable']:,}",
+    ]
+    study = STUDY_PARAMETER_COUNTS.get(cfg["architecture"])
+    if study:
+        lines.append("parameters (the reference study): " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in study.items()))
+    return "\n".join(lines) + "\n\n" + buf.getvalue()
+
+
+def train_model(
+    name: str,
+    train_path: str,
+    val_path: str,
+    cfg: dict,
+    outputs: dict[str, str],
+    threads: int = 1,
+) -> dict:
+    """Train ``name`` per ``cfg`` and write the files in ``outputs``.
+
+    ``outputs`` keys: model, training, history, curves, summary.
+    """
+    configure_threads(threads)
+    _seed_everything(int(cfg["seed"]))
+    import keras
+
+    from carmask.data import training_dataset
+    from carmask.losses import dice_coef, get_loss
+    from carmask.models import build_model, parameter_counts
+
+    train = pd.read_parquet(train_path)
+    val = pd.read_parquet(val_path)
+    if int(cfg.get("output_channels", 1)) != 1:
+        raise ValueError(f"model {name}: training needs output_channels: 1 (a binary car mask)")
+    model = build_model(cfg)
+    model.compile(
+        optimizer=keras.optimizers.Adam(float(cfg["learning_rate"])),
+        loss=get_loss(cfg["loss"]),
+        metrics=[dice_coef, "binary_accuracy"],
+    )
+    train_ds = training_dataset(train, cfg, training=True)
+    val_ds = training_dataset(val, cfg, training=False)
+    patience = int(cfg["patience"])
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, patience // 2), min_lr=1e-6),
+    ]
+    log.info("training %s on %d images (%d cars), validating on %d images (%d cars)", name, len(train), train["car"].nunique(), len(val), val["car"].nunique())
+    start = time.perf_counter()
+    fit = model.fit(train_ds, validation_data=val_ds, epochs=int(cfg["epochs"]), callbacks=callbacks, verbose=2)
+    train_seconds = time.perf_counter() - start
+    history = pd.DataFrame(fit.history)
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+
+    facts = {
+        "model": name,
+        "architecture": cfg["architecture"],
+        "input_size": [int(cfg["input_height"]), int(cfg["input_width"])],
+        "n_train_images": len(train),
+        "n_val_images": len(val),
+        "epochs_run": len(history),
+        "best_epoch": int(history["val_loss"].idxmin()) + 1,
+        "train_seconds": round(train_seconds, 2),
+        "train_images_per_s": round(len(train) * len(history) / train_seconds, 2),
+        "params": parameter_counts(model),
+        "best_val_dice_model_size": float(history["val_dice_coef"].iloc[int(history["val_loss"].idxmin())]),
+    }
+    log.info("%s: trained %d epochs in %.1f s", name, len(history), train_seconds)
+
+    with io.atomic_path(outputs["model"]) as tmp:
+        model.save(tmp)
+    with io.atomic_path(outputs["history"]) as tmp:
+        history.to_csv(tmp, index=False)
+    _plot_curves(history, outputs["curves"], f"{name} ({cfg['architecture']}, {cfg['input_height']}x{cfg['input_width']})")
+    io.write_text(_summary_text(model, name, cfg), outputs["summary"])
+    io.write_json(facts, outputs["training"])
+    return facts

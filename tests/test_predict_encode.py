@@ -1,0 +1,82 @@
+"""predict → encode on a tiny model: shards, TTA, quantisation, streaming files."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from carmask import images, rle
+from carmask.encode import encode_shard
+from carmask.io import write_parquet
+from carmask.predict import read_probabilities, shard_rows, write_probabilities
+
+CFG = {"input_height": 24, "input_width": 36, "channels": 3, "output_activation": "sigmoid"}
+
+
+def brightness_model() -> keras.Model:
+    """Probability = mean brightness, left half only: makes the flip visible."""
+    inp = keras.Input((24, 36, 3))
+    mean = keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=-1, keepdims=True))(inp)
+    left = keras.layers.Lambda(lambda x: x * keras.ops.reshape(keras.ops.cast(keras.ops.arange(36) < 18, "float32"), (1, 1, 36, 1)))(mean)
+    return keras.Model(inp, left)
+
+
+@pytest.fixture
+def photos(tmp_path):
+    rows = []
+    for i in range(5):
+        arr = np.zeros((96, 144, 3), np.uint8)
+        arr[:, : 20 * (i + 1)] = 255
+        path = tmp_path / f"{i:012x}_01.jpg"
+        Image.fromarray(arr).save(path, quality=95)
+        rows.append({"img": path.name, "image_path": str(path), "height": 96, "width": 144})
+    return pd.DataFrame(rows)
+
+
+def test_shard_rows_cover_everything_once():
+    items = pd.DataFrame({"img": [f"{i}" for i in range(103)]})
+    parts = [shard_rows(items, s, 7) for s in range(7)]
+    assert pd.concat(parts)["img"].tolist() == items["img"].tolist()
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    with pytest.raises(ValueError):
+        shard_rows(items, 7, 7)
+
+
+def test_predictions_match_direct_model_call(tmp_path, photos):
+    model = brightness_model()
+    out = tmp_path / "pred.parquet"
+    write_probabilities(model, photos, out, CFG, batch_size=2, tta_flip=False)
+    got = list(read_probabilities(out))
+    assert [g[0] for g in got] == photos["img"].tolist()
+    for (img, probs), path in zip(got, photos["image_path"]):
+        x = images.load_image(path, (24, 36), 3)[None].astype("float32") / 255
+        want = images.quantise(model.predict(x, verbose=0)[0, ..., 0])
+        assert probs.shape == (24, 36) and probs.dtype == np.uint8
+        assert np.array_equal(probs, want)
+    assert pq.ParquetFile(out).metadata.num_rows == 5
+
+
+def test_tta_flip_averages_mirror_prediction(tmp_path, photos):
+    model = brightness_model()
+    write_probabilities(model, photos, tmp_path / "p.parquet", CFG, batch_size=4, tta_flip=True)
+    for (_, probs), path in zip(read_probabilities(tmp_path / "p.parquet"), photos["image_path"]):
+        x = images.load_image(path, (24, 36), 3)[None].astype("float32") / 255
+        a = model.predict(x, verbose=0)[0, ..., 0]
+        b = model.predict(x[:, :, ::-1], verbose=0)[0, :, ::-1, 0]
+        assert np.abs(probs.astype(int) - images.quantise((a + b) / 2).astype(int)).max() <= 1
+
+
+def test_encode_shard_full_size_and_decodes(tmp_path, photos):
+    model = brightness_model()
+    write_parquet(photos, tmp_path / "items.parquet")
+    write_probabilities(model, photos, tmp_path / "p.parquet", CFG, batch_size=2, tta_flip=False)
+    encode_shard(str(tmp_path / "p.parquet"), str(tmp_path / "items.parquet"), str(tmp_path / "rle.parquet"), 0.5)
+    table = pd.read_parquet(tmp_path / "rle.parquet")
+    assert table["img"].tolist() == photos["img"].tolist()
+    for (img, probs), code in zip(read_probabilities(tmp_path / "p.parquet"), table["rle_mask"]):
+        mask = rle.decode(code, (96, 144))
+        ref = images.bilinear(probs, (96, 144))
+        decided = np.abs(ref - 127.5) > 1e-9
+        assert np.array_equal(mask[decided], (ref > 127.5)[decided])
