@@ -1,0 +1,88 @@
+"""The encode stage per core: read a predictions shard, upsample, threshold, RLE, write.
+
+Predictions are the true masks shrunk to the default model size (as uint8
+probabilities), so the work per image is exactly what a real shard costs.
+Baseline in the same run: the same stage with the Kaggle kernel encoder.
+Projects the 100,064-image test set on this machine's cores.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from _common import ROOT, best_of, demo_folder, header, real_folder
+from carmask import encode, io, rle
+from carmask.images import downscale_mask, load_mask, probs_to_mask
+from carmask.predict import SCHEMA, read_probabilities
+
+N_TEST = 100_064
+
+
+def make_shard(masks: list[Path], size: tuple[int, int], copies: int, tmp: Path) -> tuple[Path, Path]:
+    names, probs, items = [], [], []
+    for path in masks:
+        truth = load_mask(path)
+        small = downscale_mask(truth, size)
+        for c in range(copies):
+            name = f"{path.stem}_{c}.jpg"
+            names.append(name)
+            probs.append(small.tobytes())
+            items.append({"img": name, "height": truth.shape[0], "width": truth.shape[1]})
+    pred = tmp / "pred.parquet"
+    table = pa.table([names, [size[0]] * len(names), [size[1]] * len(names), probs], schema=SCHEMA)
+    pq.write_table(table, pred, compression="zstd")
+    items_path = tmp / "items.parquet"
+    io.write_parquet(pd.DataFrame(items), items_path)
+    return pred, items_path
+
+
+def baseline_stage(pred: Path, items_path: Path, out: Path, threshold: float) -> None:
+    items = pd.read_parquet(items_path)
+    sizes = dict(zip(items["img"], zip(items["height"], items["width"])))
+    rows = [(img, rle.kaggle_kernel_encode(probs_to_mask(p, sizes[img], threshold).astype(np.uint8))) for img, p in read_probabilities(pred)]
+    pd.DataFrame(rows, columns=["img", "rle_mask"]).to_parquet(out)
+
+
+def run(label: str, masks: list[Path], size: tuple[int, int]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pred, items = make_shard(masks, size, copies=max(1, 256 // len(masks)), tmp=tmp)
+        n = pq.ParquetFile(pred).metadata.num_rows
+        per_image_kb = pred.stat().st_size / n / 1024
+        ours = best_of(lambda: encode.encode_shard(str(pred), str(items), str(tmp / "rle.parquet"), 0.5), repeat=2)
+        base = best_of(lambda: baseline_stage(pred, items, tmp / "base.parquet", 0.5), repeat=2)
+        a = pd.read_parquet(tmp / "rle.parquet")
+        b = pd.read_parquet(tmp / "base.parquet")
+        assert a["rle_mask"].tolist() == b["rle_mask"].tolist()
+        cores = os.cpu_count() or 1
+        print(f"{label}: {n} masks from {size[0]}x{size[1]} predictions ({per_image_kb:.1f} KB/image on disk): "
+              f"{n / ours:.0f} masks/s per core (baseline encoder {n / base:.0f}/s, speed-up {base / ours:.2f}x); "
+              f"{N_TEST:,} test images on {cores} cores: {N_TEST / (n / ours) / cores / 60:.1f} min")
+
+
+def main() -> None:
+    header("encode stage (one core)")
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    default = cfg["models"][cfg["submission_model"]] if cfg["submission_model"] in cfg["models"] else next(iter(cfg["models"].values()))
+    sizes = sorted({(default["input_height"], default["input_width"]), (320, 480)})
+    demo_masks = sorted((demo_folder() / "train_masks").glob("*.gif"))
+    for size in sizes:
+        run("demo", demo_masks, size)
+    real = real_folder()
+    if real is None:
+        print("real: skipped (../shared/data/carvana-sample not found)")
+    else:
+        for size in sizes:
+            run("real", sorted((real / "train_masks").glob("*.gif"))[:64], size)
+
+
+if __name__ == "__main__":
+    main()

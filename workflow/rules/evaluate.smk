@@ -1,0 +1,45 @@
+rule evaluate:
+    input:
+        shards=lambda wildcards: get_rle_shards(wildcards.model, "val"),
+        predictions=lambda wildcards: expand(
+            "results/predictions/{model}/val/shard-{shard}.parquet",
+            model=wildcards.model,
+            shard=range(SHARDS["val"]),
+        ),
+        val="results/split/val.parquet",
+        training="results/models/{model}/training.json",
+    output:
+        full="results/metrics/{model}.json",
+        model="results/models/{model}/metrics.json",
+    log:
+        "logs/evaluate/{model}.log",
+    params:
+        cfg=lookup(dpath="models/{model}", within=config),
+        threshold=config["inference"]["threshold"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/carmask.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+checkpoint choose_model:
+    input:
+        metrics=expand("results/metrics/{model}.json", model=MODELS),
+    output:
+        choice="results/metrics/best_model.txt",
+    log:
+        "logs/choose_model.log",
+    params:
+        models=MODELS,
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/carmask.yaml"
+    script:
+        "../scripts/choose_model.py"

@@ -1,0 +1,21 @@
+rule predict:
+    input:
+        model="results/models/{model}/model.keras",
+        manifest=get_items,
+    output:
+        "results/predictions/{model}/{subset}/shard-{shard}.parquet",
+    log:
+        "logs/predict/{model}/{subset}/shard-{shard}.log",
+    params:
+        cfg=lookup(dpath="models/{model}", within=config),
+        shards=lambda wildcards: SHARDS[wildcards.subset],
+        batch_size=config["inference"]["batch_size"],
+        tta_flip=config["inference"]["tta_flip"],
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=240,
+    conda:
+        "../../envs/carmask.yaml"
+    script:
+        "../scripts/predict.py"

@@ -1,0 +1,87 @@
+rule compare_models:
+    input:
+        metrics=expand("results/metrics/{model}.json", model=MODELS),
+    output:
+        report(
+            "results/report/models.csv",
+            caption="../report/models.rst",
+            category="1. Models",
+        ),
+    log:
+        "logs/report/compare_models.log",
+    params:
+        models=MODELS,
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/carmask.yaml"
+    script:
+        "../scripts/compare_models.py"
+
+
+rule report_model:
+    input:
+        shards=lambda wildcards: get_rle_shards(wildcards.model, "val"),
+        val="results/split/val.parquet",
+        metrics="results/metrics/{model}.json",
+    output:
+        per_view=report(
+            "results/report/{model}/dice_per_view.png",
+            caption="../report/per_view.rst",
+            category="3. Validation",
+            labels={"model": "{model}", "figure": "Dice per view"},
+        ),
+        best=report(
+            "results/report/{model}/gallery_best.png",
+            caption="../report/gallery.rst",
+            category="3. Validation",
+            labels={"model": "{model}", "figure": "best images"},
+        ),
+        worst=report(
+            "results/report/{model}/gallery_worst.png",
+            caption="../report/gallery.rst",
+            category="3. Validation",
+            labels={"model": "{model}", "figure": "worst images"},
+        ),
+    log:
+        "logs/report/{model}.log",
+    params:
+        gallery_size=config["report"]["gallery_size"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/carmask.yaml"
+    script:
+        "../scripts/report_model.py"
+
+
+rule cutouts:
+    input:
+        shards=lambda wildcards: get_rle_shards(wildcards.model, "test"),
+        manifest="results/manifest/test.parquet",
+    output:
+        cutouts=directory("results/cutouts/{model}"),
+        composites=report(
+            directory("results/composites/{model}"),
+            patterns=["{name}.jpg"],
+            caption="../report/composites.rst",
+            category="4. Cutouts",
+            labels={"model": "{model}", "image": "{name}"},
+        ),
+    log:
+        "logs/cutouts/{model}.log",
+    params:
+        n_images=config["cutouts"]["n_images"],
+        background=config["cutouts"]["background"],
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    conda:
+        "../../envs/carmask.yaml"
+    script:
+        "../scripts/cutouts.py"

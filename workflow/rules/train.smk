@@ -1,0 +1,27 @@
+rule train:
+    input:
+        train="results/split/train.parquet",
+        val="results/split/val.parquet",
+    output:
+        model="results/models/{model}/model.keras",
+        training="results/models/{model}/training.json",
+        history="results/models/{model}/history.csv",
+        curves=report(
+            "results/models/{model}/curves.png",
+            caption="../report/curves.rst",
+            category="2. Training",
+            labels={"model": "{model}"},
+        ),
+        summary="results/models/{model}/summary.txt",
+    log:
+        "logs/train/{model}.log",
+    params:
+        cfg=lookup(dpath="models/{model}", within=config),
+    threads: 2
+    resources:
+        mem_mb=12000,
+        runtime=600,
+    conda:
+        "../../envs/carmask.yaml"
+    script:
+        "../scripts/train.py"

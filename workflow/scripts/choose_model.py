@@ -1,0 +1,7 @@
+"""Checkpoint choose_model: the model with the highest validation Dice."""
+
+from carmask.evaluate import choose_best
+from carmask.logs import setup
+
+setup(snakemake.log[0])
+choose_best(dict(zip(snakemake.params.models, snakemake.input.metrics)), snakemake.output.choice)

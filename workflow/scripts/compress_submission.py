@@ -1,0 +1,7 @@
+"""Rule compress_submission: results/submission.csv.gz for upload."""
+
+from carmask.logs import setup
+from carmask.submission import gzip_file
+
+setup(snakemake.log[0])
+gzip_file(snakemake.input[0], snakemake.output[0])
