@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The submission first, then the rest of the default target (validation
+# metrics, report figures, cutouts) and the HTML report.
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) results/submission.csv
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
 
 test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -ra
