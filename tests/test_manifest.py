@@ -152,8 +152,17 @@ def test_test_set_differs_from_sample_submission(data):
     extra = data / "test" / "ffffffffffff_01.jpg"
     shutil.copy(first(data, "test", "*.jpg"), extra)
     msg = error_of(data)
-    assert f"test images listed in sample_submission.csv but missing from test/ (1):\n    test/{gone.name}" in msg
+    assert "test images listed in sample_submission.csv but missing from test/" in msg
+    assert f"manifest.partial_test: true to run on the photos present) (1):\n    test/{gone.name}" in msg
     assert "test images not listed in sample_submission.csv (1):\n    test/ffffffffffff_01.jpg" in msg
+
+
+def test_partial_test_set_keeps_sample_order(data):
+    sample = pd.read_csv(data / "sample_submission.csv")
+    gone = data / "test" / sample["img"][1]
+    gone.unlink()
+    _, test = build_manifest(data, partial_test=True)
+    assert test["img"].tolist() == [sample["img"][0], sample["img"][2]]
 
 
 def test_write_manifest_atomic(data, tmp_path):

@@ -80,3 +80,12 @@ def test_encode_shard_full_size_and_decodes(tmp_path, photos):
         ref = images.bilinear(probs, (96, 144))
         decided = np.abs(ref - 127.5) > 1e-9
         assert np.array_equal(mask[decided], (ref > 127.5)[decided])
+
+
+def test_empty_shard(tmp_path, photos):
+    empty = photos.iloc[:0]
+    write_parquet(empty, tmp_path / "items.parquet")
+    write_probabilities(brightness_model(), empty, tmp_path / "p.parquet", CFG, batch_size=2, tta_flip=True)
+    assert list(read_probabilities(tmp_path / "p.parquet")) == []
+    encode_shard(str(tmp_path / "p.parquet"), str(tmp_path / "items.parquet"), str(tmp_path / "rle.parquet"), 0.5)
+    assert len(pd.read_parquet(tmp_path / "rle.parquet")) == 0

@@ -133,13 +133,15 @@ def _frame(parsed: dict[str, re.Match[str]], folder: Path, sizes: dict[str, tupl
 
 
 def build_manifest(
-    data_dir: str | Path, on_bad_name: str = "fail", threads: int = 1
+    data_dir: str | Path, on_bad_name: str = "fail", threads: int = 1, partial_test: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scan ``data_dir`` and return (train, test) manifests, or raise DataError.
 
     Train rows carry ``img, car, view, image_path, mask_path, width, height``;
     test rows the same without ``mask_path``, in ``sample_submission.csv``
-    order when that file exists.
+    order when that file exists. With ``partial_test``, test photos listed
+    in ``sample_submission.csv`` but absent from ``test/`` are left out with
+    a warning (a run on part of the test set) instead of stopping the run.
     """
     if on_bad_name not in ("fail", "skip"):
         raise ValueError(f"on_bad_name must be 'fail' or 'skip', got {on_bad_name!r}")
@@ -189,12 +191,17 @@ def build_manifest(
             problems.add("unreadable sample_submission.csv", f"{sample} ({err})")
         else:
             expected, found = set(sample_order), set(test)
-            for n in sorted(expected - found):
-                problems.add("test images listed in sample_submission.csv but missing from test/", f"test/{n}")
-            for n in sorted(found - expected):
-                problems.add("test images not listed in sample_submission.csv", f"test/{n}")
             if len(expected) != len(sample_order):
                 problems.add("duplicate rows in sample_submission.csv", str(sample))
+            absent = sorted(expected - found)
+            if partial_test and absent:
+                log.warning("partial test set: %d of %d photos in sample_submission.csv are not in test/ and are left out", len(absent), len(expected))
+                sample_order = [n for n in sample_order if n in found]
+                absent = []
+            for n in absent:
+                problems.add("test images listed in sample_submission.csv but missing from test/ (set manifest.partial_test: true to run on the photos present)", f"test/{n}")
+            for n in sorted(found - expected):
+                problems.add("test images not listed in sample_submission.csv", f"test/{n}")
     problems.raise_if_any(data_dir)
 
     log.info("checking %d train images, %d masks, %d test images", len(train), len(mask_of), len(test))
@@ -238,8 +245,10 @@ def build_manifest(
     return train_df, test_df
 
 
-def write_manifest(data_dir: str | Path, train_out: str, test_out: str, on_bad_name: str = "fail", threads: int = 1) -> None:
+def write_manifest(
+    data_dir: str | Path, train_out: str, test_out: str, on_bad_name: str = "fail", threads: int = 1, partial_test: bool = False
+) -> None:
     """Build and atomically write both manifests."""
-    train, test = build_manifest(data_dir, on_bad_name, threads)
+    train, test = build_manifest(data_dir, on_bad_name, threads, partial_test)
     io.write_parquet(train, train_out)
     io.write_parquet(test, test_out)

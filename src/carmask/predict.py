@@ -74,6 +74,8 @@ def iter_probabilities(
 
     from carmask.data import image_dataset
 
+    if not len(paths):
+        return  # an empty shard (more shards than images)
     activation = cfg.get("output_activation", "sigmoid")
 
     @tf.function(reduce_retracing=True)
@@ -124,6 +126,7 @@ def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: di
     names = rows["img"].tolist()
     progress = Progress(len(names), "predicted", log)
     start_time = time.perf_counter()
+    warm: tuple[int, float] | None = None
     with io.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
         start = 0
         pending: list[pa.RecordBatch] = []
@@ -143,6 +146,8 @@ def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: di
             )
             start += b
             progress.update(b)
+            if warm is None:  # the first batch pays for tracing: leave it out of the rate
+                warm = (start, time.perf_counter())
             if sum(p.num_rows for p in pending) >= ROW_GROUP:
                 writer.write_table(pa.Table.from_batches(pending))
                 pending = []
@@ -152,7 +157,11 @@ def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: di
             raise RuntimeError(f"predicted {start} images, expected {len(names)}")
         if not names:
             writer.write_table(SCHEMA.empty_table())
-        rate = len(names) / max(time.perf_counter() - start_time, 1e-9)
+        end = time.perf_counter()
+        if warm is not None and warm[0] < len(names):
+            rate = (len(names) - warm[0]) / max(end - warm[1], 1e-9)
+        else:
+            rate = len(names) / max(end - start_time, 1e-9)
         writer.add_key_value_metadata({RATE_KEY: f"{rate:.3f}"})
 
 

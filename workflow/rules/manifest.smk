@@ -8,6 +8,7 @@ rule manifest:
         "logs/manifest.log",
     params:
         on_bad_name=config["manifest"]["on_bad_name"],
+        partial_test=config["manifest"]["partial_test"],
     threads: 2
     resources:
         mem_mb=4000,

@@ -9,5 +9,6 @@ write_manifest(
     snakemake.output.train,
     snakemake.output.test,
     on_bad_name=snakemake.params.on_bad_name,
+    partial_test=snakemake.params.partial_test,
     threads=snakemake.threads,
 )
