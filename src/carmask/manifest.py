@@ -125,7 +125,7 @@ def _frame(parsed: dict[str, re.Match[str]], folder: Path, sizes: dict[str, tupl
             "img": names,
             "car": [parsed[n]["car"] for n in names],
             "view": np.array([int(parsed[n]["view"]) for n in names], dtype=np.int16),
-            "image_path": [str((folder / n).resolve()) for n in names],
+            "image_path": [str(folder / n) for n in names],
             "width": np.array([sizes[n][0] for n in names], dtype=np.int32),
             "height": np.array([sizes[n][1] for n in names], dtype=np.int32),
         }
@@ -137,7 +137,9 @@ def build_manifest(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scan ``data_dir`` and return (train, test) manifests, or raise DataError.
 
-    Train rows carry ``img, car, view, image_path, mask_path, width, height``;
+    Train rows carry ``img, car, view, image_path, mask_path, width, height``
+    (paths as ``data_dir`` was given: relative to the working directory for
+    the demo, so the same config gives the same bytes wherever it runs);
     test rows the same without ``mask_path``, in ``sample_submission.csv``
     order when that file exists. With ``partial_test``, test photos listed
     in ``sample_submission.csv`` but absent from ``test/`` are left out with
@@ -237,7 +239,7 @@ def build_manifest(
     problems.raise_if_any(data_dir)
 
     train_df = _frame(train, folders["train"], train_sizes)
-    train_df.insert(4, "mask_path", [str((folders["train_masks"] / mask_of[n]).resolve()) for n in train_df["img"]])
+    train_df.insert(4, "mask_path", [str(folders["train_masks"] / mask_of[n]) for n in train_df["img"]])
     test_df = _frame(test, folders["test"], test_sizes)
     if sample_order is not None:
         test_df = test_df.set_index("img").loc[sample_order].reset_index()

@@ -31,9 +31,16 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` with the tiny config; output captured as text."""
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "tests/e2e/tiny.yaml", *args]
+def snakemake(
+    workdir: Path, *args: str, overrides: tuple[str, ...] = (), check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` with the tiny config; output captured as text.
+
+    ``--configfile`` takes several values and a repeated one replaces the
+    first, so targets and flags go before it and extra config files
+    (``overrides``, layered on tiny.yaml) after it.
+    """
+    cmd = [SNAKEMAKE, "--cores", "2", *args, "--configfile", "tests/e2e/tiny.yaml", *overrides]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
