@@ -47,3 +47,27 @@ def test_every_real_mask_round_trips():
         mask = load_mask(path)
         assert np.array_equal(rle.decode(rle.encode(mask), mask.shape), mask), path.name
         assert rle.encode(mask) == rle.kaggle_kernel_encode(mask.astype(np.uint8))
+
+
+def test_merge_follows_the_real_100064_row_order(tmp_path):
+    """With Kaggle's real test list, the merged submission has exactly its rows in its order."""
+    import pandas as pd
+
+    from carmask.io import write_parquet
+    from carmask.submission import merge_shards, read_submission
+
+    sample = pd.read_csv(SAMPLE / "sample_submission.csv")
+    assert len(sample) == 100_064
+    manifest = pd.DataFrame({"img": sample["img"], "height": 1280, "width": 1918})
+    write_parquet(manifest, tmp_path / "test.parquet")
+    shuffled = manifest.sample(frac=1, random_state=0)  # shards arrive in any order
+    paths = []
+    bounds = np.linspace(0, len(shuffled), 17).astype(int)
+    for i in range(16):
+        part = shuffled.iloc[bounds[i] : bounds[i + 1]]
+        paths.append(tmp_path / f"shard-{i}.parquet")
+        write_parquet(pd.DataFrame({"img": part["img"], "rle_mask": "1 5 2000 30"}), paths[-1])
+    merge_shards(paths, str(tmp_path / "test.parquet"), str(tmp_path / "submission.csv"))
+    sub = read_submission(tmp_path / "submission.csv")
+    assert sub["img"].tolist() == sample["img"].tolist()
+    assert (sub["rle_mask"] == "1 5 2000 30").all()

@@ -9,16 +9,16 @@ from pathlib import Path
 
 
 def setup(log_path: str | Path | None = None, level: int = logging.INFO) -> logging.Logger:
-    """Send log records (and stray stderr, e.g. TensorFlow's) to ``log_path``.
+    """Send log records, stdout and stderr (TensorFlow's, Keras' epoch lines) to ``log_path``.
 
-    Snakemake keeps a job's log file; sending stderr there too means a crash
-    traceback lands beside the progress lines that led to it.
+    Snakemake keeps a job's log file; sending both streams there means the
+    training progress and a crash traceback land beside our own progress lines.
     """
     handlers: list[logging.Handler] = []
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         stream = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the job
-        sys.stderr = stream
+        sys.stderr = sys.stdout = stream
         handlers.append(logging.StreamHandler(stream))
     else:
         handlers.append(logging.StreamHandler(sys.stderr))

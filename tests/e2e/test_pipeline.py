@@ -17,6 +17,13 @@ from .conftest import copy_workflow, planned_jobs, snakemake
 pytestmark = pytest.mark.e2e
 
 
+def override(workdir, text: str) -> str:
+    """A config file layered on top of tiny.yaml (nested keys merge)."""
+    path = workdir / "override.yaml"
+    path.write_text(text)
+    return str(path)
+
+
 def test_submission_is_complete_and_valid(finished_run):
     sub = read_submission(finished_run / "results/submission.csv")
     sample = pd.read_csv(finished_run / "results/demo/sample_submission.csv")
@@ -60,19 +67,17 @@ def test_evaluate_and_score_agree(finished_run):
     scored = score_submission(sub_path, truth)
     assert scored["dice_mean"] == metrics["dice_mean"]
     assert scored["per_image"] == metrics["per_image"]
+    # the score rule, as a user runs it
+    cfg = override(finished_run, f"score: {{submission: {sub_path}, truth: {truth}}}\n")
+    snakemake(finished_run, "results/score.json", overrides=(cfg,))
+    by_rule = json.loads((finished_run / "results/score.json").read_text())
+    assert by_rule["dice_mean"] == metrics["dice_mean"]
     beside_model = json.loads((finished_run / f"results/models/{model}/metrics.json").read_text())
     assert beside_model["val_dice"] == metrics["dice_mean"]
 
 
 def test_second_run_has_nothing_to_do(finished_run):
     assert planned_jobs(snakemake(finished_run, "-n")) == {}
-
-
-def override(workdir, text: str) -> str:
-    """A config file layered on top of tiny.yaml (nested keys merge)."""
-    path = workdir / "override.yaml"
-    path.write_text(text)
-    return str(path)
 
 
 def test_threshold_change_reruns_encode_not_predict(finished_run):

@@ -38,6 +38,14 @@ def get_data_input(wildcards):
     return rules.demo_data.output.folder if not config["data_dir"] else data_dir()
 
 
+def config_path(section, key):
+    """A path from the config that a requested rule needs, with a clear error if unset."""
+    value = config[section][key]
+    if not value:
+        raise ValueError(f"config: set {section}.{key} to use this target (in config.yaml or a --configfile layered on it)")
+    return value
+
+
 def get_items(wildcards):
     """Images to predict for a subset: the test manifest or the validation split."""
     return {

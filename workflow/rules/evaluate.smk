@@ -43,3 +43,23 @@ checkpoint choose_model:
         "../../envs/carmask.yaml"
     script:
         "../scripts/choose_model.py"
+
+
+rule score_submission:
+    input:
+        submission=lambda wildcards: config_path("score", "submission"),
+        truth=lambda wildcards: config_path("score", "truth"),
+    output:
+        "results/score.json",
+    log:
+        "logs/score_submission.log",
+    params:
+        size=config["score"]["size"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/carmask.yaml"
+    script:
+        "../scripts/score_submission.py"
