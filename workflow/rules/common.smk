@@ -1,7 +1,6 @@
 # Parse-time Python of the workflow: config validation and small input functions.
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 MODELS = config["models_to_run"]
@@ -42,7 +41,9 @@ def config_path(section, key):
     """A path from the config that a requested rule needs, with a clear error if unset."""
     value = config[section][key]
     if not value:
-        raise ValueError(f"config: set {section}.{key} to use this target (in config.yaml or a --configfile layered on it)")
+        raise ValueError(
+            f"config: set {section}.{key} to use this target (in config.yaml or a --configfile layered on it)"
+        )
     return value
 
 

@@ -3,13 +3,13 @@ rule demo_data:
         folder=directory("results/demo"),
     log:
         "logs/demo_data.log",
-    params:
-        demo=config["demo"],
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        demo=config["demo"],
     script:
         "../scripts/demo_data.py"

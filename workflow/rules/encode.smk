@@ -6,13 +6,13 @@ rule encode:
         "results/rle/{model}/{subset}/shard-{shard}.parquet",
     log:
         "logs/encode/{model}/{subset}/shard-{shard}.log",
-    params:
-        threshold=config["inference"]["threshold"],
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=60,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        threshold=config["inference"]["threshold"],
     script:
         "../scripts/encode.py"

@@ -13,15 +13,15 @@ rule evaluate:
         model="results/models/{model}/metrics.json",
     log:
         "logs/evaluate/{model}.log",
-    params:
-        cfg=lookup(dpath="models/{model}", within=config),
-        threshold=config["inference"]["threshold"],
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        cfg=lookup(dpath="models/{model}", within=config),
+        threshold=config["inference"]["threshold"],
     script:
         "../scripts/evaluate.py"
 
@@ -33,14 +33,14 @@ checkpoint choose_model:
         choice="results/metrics/best_model.txt",
     log:
         "logs/choose_model.log",
-    params:
-        models=MODELS,
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        models=MODELS,
     script:
         "../scripts/choose_model.py"
 
@@ -53,13 +53,13 @@ rule score_submission:
         "results/score.json",
     log:
         "logs/score_submission.log",
-    params:
-        size=config["score"]["size"],
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        size=config["score"]["size"],
     script:
         "../scripts/score_submission.py"

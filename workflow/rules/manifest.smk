@@ -6,14 +6,14 @@ rule manifest:
         test="results/manifest/test.parquet",
     log:
         "logs/manifest.log",
-    params:
-        on_bad_name=config["manifest"]["on_bad_name"],
-        partial_test=config["manifest"]["partial_test"],
+    conda:
+        "../../envs/carmask.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        on_bad_name=config["manifest"]["on_bad_name"],
+        partial_test=config["manifest"]["partial_test"],
     script:
         "../scripts/manifest.py"

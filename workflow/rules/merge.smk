@@ -5,12 +5,12 @@ rule merge:
         csv="results/submission.csv",
     log:
         "logs/merge.log",
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/carmask.yaml"
     script:
         "../scripts/merge.py"
 
@@ -22,11 +22,11 @@ rule compress_submission:
         "results/submission.csv.gz",
     log:
         "logs/compress_submission.log",
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=10,
-    conda:
-        "../../envs/carmask.yaml"
     script:
         "../scripts/compress_submission.py"

@@ -6,16 +6,16 @@ rule predict:
         "results/predictions/{model}/{subset}/shard-{shard}.parquet",
     log:
         "logs/predict/{model}/{subset}/shard-{shard}.log",
+    conda:
+        "../../envs/carmask.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=240,
     params:
         cfg=lookup(dpath="models/{model}", within=config),
         shards=lambda wildcards: SHARDS[wildcards.subset],
         batch_size=config["inference"]["batch_size"],
         tta_flip=config["inference"]["tta_flip"],
-    threads: 2
-    resources:
-        mem_mb=3000,
-        runtime=240,
-    conda:
-        "../../envs/carmask.yaml"
     script:
         "../scripts/predict.py"

@@ -9,14 +9,14 @@ rule compare_models:
         ),
     log:
         "logs/report/compare_models.log",
-    params:
-        models=MODELS,
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        models=MODELS,
     script:
         "../scripts/compare_models.py"
 
@@ -47,14 +47,14 @@ rule report_model:
         ),
     log:
         "logs/report/{model}.log",
-    params:
-        gallery_size=config["report"]["gallery_size"],
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        gallery_size=config["report"]["gallery_size"],
     script:
         "../scripts/report_model.py"
 
@@ -74,14 +74,14 @@ rule cutouts:
         ),
     log:
         "logs/cutouts/{model}.log",
-    params:
-        n_images=config["cutouts"]["n_images"],
-        background=config["cutouts"]["background"],
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        n_images=config["cutouts"]["n_images"],
+        background=config["cutouts"]["background"],
     script:
         "../scripts/cutouts.py"

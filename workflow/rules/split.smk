@@ -6,14 +6,14 @@ rule split:
         val="results/split/val.parquet",
     log:
         "logs/split.log",
-    params:
-        val_fraction=config["split"]["val_fraction"],
-        seed=config["split"]["seed"],
+    conda:
+        "../../envs/carmask.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        val_fraction=config["split"]["val_fraction"],
+        seed=config["split"]["seed"],
     script:
         "../scripts/split.py"

@@ -15,13 +15,13 @@ rule train:
         summary="results/models/{model}/summary.txt",
     log:
         "logs/train/{model}.log",
-    params:
-        cfg=lookup(dpath="models/{model}", within=config),
+    conda:
+        "../../envs/carmask.yaml"
     threads: 2
     resources:
         mem_mb=12000,
         runtime=600,
-    conda:
-        "../../envs/carmask.yaml"
+    params:
+        cfg=lookup(dpath="models/{model}", within=config),
     script:
         "../scripts/train.py"
