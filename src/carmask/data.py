@@ -62,13 +62,29 @@ def training_dataset(frame: pd.DataFrame, cfg: dict, training: bool) -> tf.data.
     def to_float(img: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.cast(img, tf.float32) / 255.0, tf.cast(mask, tf.float32) / 255.0
 
-    def augment(img: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    jitter = float(cfg.get("color_jitter", 0.0))
+
+    def augment(key: tf.Tensor, example: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        # Stateless ops keyed per example: the same seed gives the same
+        # augmentations however tf.data schedules its parallel calls.
+        img, mask = example
+        seeds = tf.random.experimental.stateless_split(tf.stack([key, tf.constant(seed, tf.int64)]), 7)
         both = tf.concat([img, mask], axis=-1)
         if cfg.get("flip_lr"):
-            both = tf.image.random_flip_left_right(both, seed=seed)
+            both = tf.image.stateless_random_flip_left_right(both, seeds[0])
         if cfg.get("flip_ud"):
-            both = tf.image.random_flip_up_down(both, seed=seed + 1)
-        return both[..., :channels], both[..., channels:]
+            both = tf.image.stateless_random_flip_up_down(both, seeds[1])
+        img, mask = both[..., :channels], both[..., channels:]
+        if jitter > 0:
+            # Few cars means few paint colours: shift colour and light so an
+            # unseen colour is not an unseen car.
+            img = tf.image.stateless_random_brightness(img, 0.2 * jitter, seeds[2])
+            img = tf.image.stateless_random_contrast(img, 1 - 0.3 * jitter, 1 + 0.3 * jitter, seeds[3])
+            if channels == 3:
+                img = tf.image.stateless_random_saturation(img, 1 - 0.5 * jitter, 1 + 0.5 * jitter, seeds[4])
+                img = tf.image.stateless_random_hue(img, 0.5 * jitter, seeds[5])
+            img = tf.clip_by_value(img, 0.0, 1.0)
+        return img, mask
 
     ds = tf.data.Dataset.from_tensor_slices((frame["image_path"].tolist(), frame["mask_path"].tolist()))
     ds = ds.map(tf_load, num_parallel_calls=AUTOTUNE, deterministic=True).cache()
@@ -76,5 +92,6 @@ def training_dataset(frame: pd.DataFrame, cfg: dict, training: bool) -> tf.data.
         ds = ds.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(to_float, num_parallel_calls=AUTOTUNE)
     if training:
-        ds = ds.map(augment, num_parallel_calls=AUTOTUNE)
+        keys = tf.data.Dataset.random(seed=seed)  # restarts each epoch, meets other examples after the reshuffle
+        ds = tf.data.Dataset.zip(keys, ds).map(augment, num_parallel_calls=AUTOTUNE)
     return ds.batch(int(cfg["batch_size"])).prefetch(AUTOTUNE)
