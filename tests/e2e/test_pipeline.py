@@ -63,7 +63,7 @@ def test_evaluate_and_score_agree(finished_run):
     truth = finished_run / "val_masks"
     truth.mkdir(exist_ok=True)
     for path in val["mask_path"]:
-        shutil.copy(path, truth)
+        shutil.copy(finished_run / path, truth)  # manifest paths are relative to the workdir
     scored = score_submission(sub_path, truth)
     assert scored["dice_mean"] == metrics["dice_mean"]
     assert scored["per_image"] == metrics["per_image"]
