@@ -55,3 +55,82 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
 def header(title: str) -> None:
     print(f"== {title}")
     print(f"machine: {machine()}")
+
+
+def load_config() -> dict:
+    """The repository's config.yaml."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def default_model(cfg: dict) -> tuple[str, dict]:
+    """(name, block) of the submission model; the first of models_to_run when it is "best"."""
+    name = cfg["submission_model"]
+    if name not in cfg["models"]:
+        name = cfg["models_to_run"][0]
+    return name, dict(cfg["models"][name])
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter out of the printed numbers (call before importing it)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def wait_for_idle(threshold: float = 0.15, max_wait_s: float = 60.0) -> float:
+    """Wait (up to ``max_wait_s``) until the CPUs are at most ``threshold`` busy; return the last busy share.
+
+    Benchmarks on a 2-core machine are meaningless while a test suite runs
+    beside them; this does not prevent that, it only avoids starting into it.
+    """
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        b0, t0 = _cpu_jiffies()
+        time.sleep(1.0)
+        b1, t1 = _cpu_jiffies()
+        busy = (b1 - b0) / max(t1 - t0, 1)
+        if busy <= threshold or time.monotonic() >= deadline:
+            return busy
+
+
+class OtherLoad:
+    """Context manager: CPU share that *other* processes used while it was open.
+
+    System-wide busy time from /proc/stat minus this process's and its
+    children's CPU time (``os.times``), as a share of all cores. Printed with
+    the results so a number taken on a shared machine says so.
+    """
+
+    def __enter__(self) -> "OtherLoad":
+        import os
+
+        self._sys = _cpu_jiffies()
+        t = os.times()
+        self._own = t.user + t.system + t.children_user + t.children_system
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+
+        b1, t1 = _cpu_jiffies()
+        hz = os.sysconf("SC_CLK_TCK")
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system - self._own
+        ncpu = os.cpu_count() or 1
+        wall = time.perf_counter() - self._wall
+        system = (b1 - self._sys[0]) / hz
+        self.share = max(0.0, (system - own) / max(wall * ncpu, 1e-9))
+
+    def line(self) -> str:
+        note = "" if self.share < 0.1 else " (the machine was shared: timings above are slower than on an idle one)"
+        return f"other processes' CPU use during the run: {self.share:.0%} of all cores{note}"
