@@ -76,13 +76,13 @@ def _setup(action: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def slurm_cluster():
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("SLURM e2e: needs root to install and start munged/slurmctld/slurmd")
+        pytest.skip(reason="SLURM e2e: needs root to install and start munged/slurmctld/slurmd")
     if not SNAKEMAKE.exists():
-        pytest.skip(f"SLURM e2e: no snakemake next to {sys.executable}")
+        pytest.skip(reason=f"SLURM e2e: no snakemake next to {sys.executable}")
     proc = _setup("start")
     if proc.returncode == 77:
         reason = (proc.stderr.strip().splitlines() or ["unknown reason"])[-1]
-        pytest.skip(f"SLURM e2e: {reason}")
+        pytest.skip(reason=f"SLURM e2e: {reason}")
     if proc.returncode != 0:
         _setup("stop")
         pytest.fail(f"setup_slurm.sh start failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
