@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
@@ -21,6 +21,17 @@ def test_shipped_configs_are_valid():
     validate(tiny, SCHEMA)
 
 
+def test_real_sample_config_layers_onto_config_yaml_and_is_valid():
+    # as `--configfile config.yaml config/real-sample.yaml` merges them: nested keys deep-merged
+    real = yaml.safe_load((ROOT / "config" / "real-sample.yaml").read_text())
+    merged = copy.deepcopy(CONFIG)
+    update_config(merged, real)
+    validate(merged, SCHEMA)
+    block = merged["models"]["mobilenetv2_pix2pix_tuned"]
+    assert block["architecture"] == "mobilenetv2_pix2pix_tuned" and block["encoder_weights"] == "none"
+    assert merged["models_to_run"] == [CONFIG["models_to_run"][0]]  # the default model, as the README says
+
+
 @pytest.mark.parametrize(
     "path, value, words",
     [
@@ -30,6 +41,8 @@ def test_shipped_configs_are_valid():
         (("models", "unet", "architecture"), "resnet", ["architecture", "resnet"]),
         (("models", "unet", "loss"), "focal", ["loss", "focal"]),
         (("manifest", "on_bad_name"), "ignore", ["on_bad_name"]),
+        (("models", "unet", "lr_schedule"), "step", ["lr_schedule", "step"]),
+        (("models", "unet", "zoom"), 0.9, ["zoom", "0.9"]),
     ],
 )
 def test_bad_values_name_the_key(path, value, words):

@@ -1,0 +1,88 @@
+"""train_model: the learning-rate plans, the files it writes, the facts it reports."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from carmask.demo import generate
+from carmask.train import train_model
+
+FILES = {"model": "model.keras", "training": "training.json", "history": "history.csv", "curves": "curves.png", "summary": "summary.txt"}
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    generate(folder, n_train_cars=3, n_test_cars=1, views=2, width=96, height=64, seed=2)
+    names = sorted(p.name for p in (folder / "train").glob("*.jpg"))
+    frame = pd.DataFrame(
+        {
+            "car": [n.split("_")[0] for n in names],
+            "image_path": [str(folder / "train" / n) for n in names],
+            "mask_path": [str(folder / "train_masks" / n.replace(".jpg", "_mask.gif")) for n in names],
+        }
+    )
+    val_car = frame["car"].iloc[-1]
+    paths = {}
+    for part, rows in (("train", frame[frame["car"] != val_car]), ("val", frame[frame["car"] == val_car])):
+        paths[part] = str(folder / f"{part}.parquet")
+        rows.to_parquet(paths[part])
+    return paths
+
+
+def cfg(**overrides) -> dict:
+    base = {
+        "architecture": "unet",
+        "input_height": 16,
+        "input_width": 24,
+        "channels": 1,
+        "encoder_weights": "none",
+        "freeze_encoder": False,
+        "base_filters": 2,
+        "loss": "bce_dice",
+        "epochs": 4,
+        "batch_size": 2,
+        "learning_rate": 0.01,
+        "patience": 10,
+        "flip_lr": True,
+        "flip_ud": False,
+        "seed": 1,
+        "zoom": 0.1,
+        "stretch": 0.1,
+        "shift": 0.05,
+    }
+    return {**base, **overrides}
+
+
+def run(split, tmp_path, **overrides) -> tuple[dict, pd.DataFrame]:
+    outputs = {key: str(tmp_path / name) for key, name in FILES.items()}
+    facts = train_model("tiny", split["train"], split["val"], cfg(**overrides), outputs)
+    return facts, pd.read_csv(outputs["history"])
+
+
+def test_cosine_anneals_to_one_percent_over_the_epochs(split, tmp_path):
+    facts, history = run(split, tmp_path, lr_schedule="cosine")
+    steps = 2  # 4 training photos in batches of 2
+    expected = [0.01 * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * e * steps / (4 * steps)))) for e in range(1, 5)]
+    np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-5)
+    assert facts["epochs_run"] == 4 and len(history) == 4
+
+
+def test_plateau_keeps_the_rate_until_the_loss_stalls_and_writes_every_file(split, tmp_path):
+    facts, history = run(split, tmp_path)
+    assert history["learning_rate"].iloc[0] == pytest.approx(0.01)
+    assert set(history.columns) >= {"epoch", "loss", "val_loss", "dice_coef", "val_dice_coef", "learning_rate"}
+    for name in FILES.values():
+        assert (tmp_path / name).stat().st_size > 0
+    saved = json.loads((tmp_path / "training.json").read_text())
+    assert saved == facts
+    assert facts["n_train_images"] == 4 and facts["n_val_images"] == 2
+    assert facts["best_epoch"] == int(history["val_loss"].idxmin()) + 1
+
+
+def test_unknown_schedule_fails_before_training(split, tmp_path):
+    with pytest.raises(ValueError, match="lr_schedule must be 'plateau' or 'cosine', got 'step'"):
+        run(split, tmp_path, lr_schedule="step")
+    assert not (tmp_path / "model.keras").exists()
