@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from carmask.demo import generate
+from carmask.manifest import build_manifest
+from carmask.split import split_by_car
 from carmask.train import train_model
 
 FILES = {"model": "model.keras", "training": "training.json", "history": "history.csv", "curves": "curves.png", "summary": "summary.txt"}
@@ -16,19 +18,10 @@ FILES = {"model": "model.keras", "training": "training.json", "history": "histor
 def split(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     generate(folder, n_train_cars=3, n_test_cars=1, views=2, width=96, height=64, seed=2)
-    names = sorted(p.name for p in (folder / "train").glob("*.jpg"))
-    frame = pd.DataFrame(
-        {
-            "car": [n.split("_")[0] for n in names],
-            "image_path": [str(folder / "train" / n) for n in names],
-            "mask_path": [str(folder / "train_masks" / n.replace(".jpg", "_mask.gif")) for n in names],
-        }
-    )
-    val_car = frame["car"].iloc[-1]
-    paths = {}
-    for part, rows in (("train", frame[frame["car"] != val_car]), ("val", frame[frame["car"] == val_car])):
-        paths[part] = str(folder / f"{part}.parquet")
-        rows.to_parquet(paths[part])
+    train, val = split_by_car(build_manifest(folder)[0], val_fraction=1 / 3, seed=0)
+    paths = {"train": str(folder / "train.parquet"), "val": str(folder / "val.parquet")}
+    train.to_parquet(paths["train"])
+    val.to_parquet(paths["val"])
     return paths
 
 

@@ -85,28 +85,25 @@ def _optimizer(cfg: dict, steps_per_epoch: int) -> tuple[Any, list]:
     """
     import keras
 
-    rate = float(cfg["learning_rate"])
-    patience = int(cfg["patience"])
-    kind = cfg.get("lr_schedule", "plateau")
-    if kind == "cosine":
-        steps = max(1, int(cfg["epochs"]) * steps_per_epoch)
-        optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(rate, decay_steps=steps, alpha=0.01))
-    elif kind == "plateau":
-        optimizer = keras.optimizers.Adam(rate)
-    else:
-        raise ValueError(f"lr_schedule must be 'plateau' or 'cosine', got {kind!r}")
-
-    def log_rate(epoch: int, logs: dict) -> None:
+    def log_rate(epoch: int, logs: dict) -> None:  # before ReduceLROnPlateau: the rate the epoch ran at
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
+    patience = int(cfg["patience"])
     callbacks: list = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
         keras.callbacks.LambdaCallback(on_epoch_end=log_rate),
     ]
-    if kind == "plateau":
+    rate = float(cfg["learning_rate"])
+    kind = cfg.get("lr_schedule", "plateau")
+    if kind == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, int(cfg["epochs"]) * steps_per_epoch), alpha=0.01)
+    elif kind == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, patience // 2), min_lr=1e-6)
         )
+    else:
+        raise ValueError(f"lr_schedule must be 'plateau' or 'cosine', got {kind!r}")
+    optimizer = keras.optimizers.Adam(rate)
     return optimizer, callbacks
 
 
@@ -124,8 +121,6 @@ def train_model(
     """
     configure_threads(threads)
     _seed_everything(int(cfg["seed"]))
-    import keras
-
     from carmask.data import training_dataset
     from carmask.losses import dice_coef, get_loss
     from carmask.models import build_model, parameter_counts
@@ -134,9 +129,8 @@ def train_model(
     val = pd.read_parquet(val_path)
     if int(cfg.get("output_channels", 1)) != 1:
         raise ValueError(f"model {name}: training needs output_channels: 1 (a binary car mask)")
+    optimizer, callbacks = _optimizer(cfg, steps_per_epoch=math.ceil(len(train) / int(cfg["batch_size"])))
     model = build_model(cfg)
-    steps_per_epoch = math.ceil(len(train) / int(cfg["batch_size"]))
-    optimizer, callbacks = _optimizer(cfg, steps_per_epoch)
     model.compile(
         optimizer=optimizer,
         loss=get_loss(cfg["loss"]),
