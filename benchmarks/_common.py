@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from carmask.demo import generate
 
 ROOT = Path(__file__).resolve().parents[1]

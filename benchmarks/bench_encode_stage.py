@@ -21,7 +21,7 @@ import yaml
 from _common import ROOT, best_of, demo_folder, header, real_folder
 from carmask import encode, io, rle
 from carmask.images import downscale_mask, load_mask, probs_to_mask
-from carmask.predict import SCHEMA, read_probabilities
+from carmask.predictions import PREDICTIONS_SCHEMA, read_probabilities
 
 N_TEST = 100_064
 
@@ -37,7 +37,7 @@ def make_shard(masks: list[Path], size: tuple[int, int], copies: int, tmp: Path)
             probs.append(small.tobytes())
             items.append({"img": name, "height": truth.shape[0], "width": truth.shape[1]})
     pred = tmp / "pred.parquet"
-    table = pa.table([names, [size[0]] * len(names), [size[1]] * len(names), probs], schema=SCHEMA)
+    table = pa.table([names, [size[0]] * len(names), [size[1]] * len(names), probs], schema=PREDICTIONS_SCHEMA)
     pq.write_table(table, pred, compression="zstd")
     items_path = tmp / "items.parquet"
     io.write_parquet(pd.DataFrame(items), items_path)

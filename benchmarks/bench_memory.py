@@ -52,9 +52,9 @@ predict_shard(a["model"], a["items"], a["out"], a["cfg"], 0, 1, a["batch_size"],
 """
 PREDICT_FLOOR = """
 import sys, json
-from carmask.predict import configure_threads
+from carmask.runtime import configure
 a = json.loads(sys.argv[1])
-configure_threads(a["threads"])
+configure(a["threads"])
 import keras, pandas, pyarrow.parquet
 import carmask.losses, carmask.predict, carmask.data
 keras.models.load_model(a["model"], compile=False)

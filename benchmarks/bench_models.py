@@ -35,7 +35,7 @@ import tensorflow as tf  # noqa: E402
 
 from carmask.losses import dice_coef, get_loss  # noqa: E402
 from carmask.models import build_model, parameter_counts  # noqa: E402
-from carmask.predict import configure_threads  # noqa: E402
+from carmask.runtime import configure  # noqa: E402
 
 INFER_BATCH = 8
 TRAIN_SECONDS = 6.0  # timed training per model, roughly
@@ -122,7 +122,7 @@ def main() -> None:
         parser.error(f"unknown models {unknown}; config.yaml defines {list(cfg['models'])}")
 
     header("models: training and inference speed at the configured sizes")
-    configure_threads(2)  # what the train and predict rules give a job
+    configure(2)  # what the train and predict rules give a job
     default_name, _ = default_model(cfg)
     busy = wait_for_idle()
     if busy > 0.15:

@@ -38,7 +38,8 @@ from _common import OtherLoad, default_model, demo_folder, header, load_config, 
 
 quiet_tensorflow()
 
-from carmask import predict  # noqa: E402
+from carmask import predict, runtime  # noqa: E402
+from carmask.predictions import read_probabilities  # noqa: E402
 from carmask.images import downscale_mask, load_mask  # noqa: E402
 
 KAGGLE_SIZE = (320, 480)
@@ -138,7 +139,7 @@ def noise_kb(n: int, size: tuple[int, int], batch_size: int, out: Path) -> float
 
 def output_spread(out: Path) -> str:
     """How varied the stored probabilities are (explains their size on disk)."""
-    values = np.concatenate([p.ravel() for _, p in predict.read_probabilities(out)])
+    values = np.concatenate([p.ravel() for _, p in read_probabilities(out)])
     return f"values {values.min()}..{values.max()}, {np.unique(values).size} distinct, std {values.std():.2f} of 255"
 
 
@@ -187,7 +188,7 @@ def main() -> None:
     mcfg["encoder_weights"] = "none"
     batch_size = int(cfg["inference"]["batch_size"])
     size = (int(mcfg["input_height"]), int(mcfg["input_width"]))
-    predict.configure_threads(2)  # what the predict rule gives a job
+    runtime.configure(2)  # what the predict rule gives a job
     keras.utils.set_random_seed(0)
     model = build_model(mcfg)
     print(f"model: {name} ({mcfg['architecture']}) at {size[0]}x{size[1]}x{mcfg['channels']}, random weights, "

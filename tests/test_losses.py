@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from carmask.losses import bce, bce_dice, dice_coef, dice_loss, get_loss, hard_dice_coef
+from carmask.losses import bce, bce_dice, bce_from_logits, dice_coef, dice_loss, get_loss, get_metrics, hard_dice_coef
 
 # Two 4-pixel masks sharing 2 pixels.
 LEFT = [[1, 1, 0], [1, 1, 0], [0, 0, 0]]
@@ -109,3 +109,37 @@ def test_model_compiled_with_them_saves_and_loads(tmp_path):
 
     assert loaded.loss is bce_dice
     assert loaded.evaluate(truth, truth, verbose=0, return_dict=True) == pytest.approx(scores)
+
+
+def test_logit_losses_equal_the_probability_losses_of_the_sigmoid():
+    truth = batch(LEFT, RIGHT)
+    logits = np.random.default_rng(0).normal(0, 2, truth.shape).astype(np.float32)
+    probs = 1 / (1 + np.exp(-logits))
+    for name in ("bce", "dice", "bce_dice"):
+        assert value(get_loss(name, from_logits=True)(truth, logits)) == pytest.approx(value(get_loss(name)(truth, probs)), rel=1e-5)
+    assert get_loss("bce", from_logits=True) is bce_from_logits
+
+
+def test_logit_bce_keeps_the_gradient_of_a_confidently_wrong_pixel():
+    # Logit 20 on background: BCE of the sigmoid clips p to 1 - 1e-7 and the
+    # gradient vanishes; BCE from logits gives d/dz = sigmoid(z) - t ~ 1 / 9.
+    import tensorflow as tf
+
+    truth = tf.constant(batch(EMPTY))
+    logits = tf.Variable(np.full((1, 3, 3, 1), 20.0, np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        through_sigmoid = bce(truth, tf.sigmoid(logits))
+        from_logits = bce_from_logits(truth, logits)
+    assert np.abs(tape.gradient(through_sigmoid, logits).numpy()).max() < 1e-6
+    np.testing.assert_allclose(tape.gradient(from_logits, logits).numpy(), 1 / 9, rtol=1e-5)
+
+
+def test_logit_metrics_read_like_the_probability_ones():
+    truth = batch(LEFT, RIGHT)
+    logits = np.where(truth > 0, 3.0, -3.0).astype(np.float32)
+    dice_metric, accuracy = get_metrics(from_logits=True)
+    dice_metric.update_state(truth, logits)
+    accuracy.update_state(truth, logits)
+    assert dice_metric.name == "dice_coef" and accuracy.name == "binary_accuracy"
+    assert value(dice_metric.result()) == pytest.approx(value(dice_coef(truth, 1 / (1 + np.exp(-logits)))), rel=1e-6)
+    assert value(accuracy.result()) == 1.0

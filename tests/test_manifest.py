@@ -165,7 +165,32 @@ def test_partial_test_set_keeps_sample_order(data):
     assert test["img"].tolist() == [sample["img"][0], sample["img"][2]]
 
 
-def test_write_manifest_atomic(data, tmp_path):
-    write_manifest(data, str(tmp_path / "m/train.parquet"), str(tmp_path / "m/test.parquet"))
-    assert len(pd.read_parquet(tmp_path / "m/train.parquet")) == 6
+def test_write_manifest_one_side_at_a_time(data, tmp_path):
+    write_manifest(data, "train", str(tmp_path / "m/train.parquet"))
+    write_manifest(data, "test", str(tmp_path / "m/test.parquet"))
+    train, test = build_manifest(data)
+    assert pd.read_parquet(tmp_path / "m/train.parquet").equals(train)
+    assert pd.read_parquet(tmp_path / "m/test.parquet").equals(test)
     assert not list((tmp_path / "m").glob(".tmp-*"))
+
+
+def test_each_side_checks_only_its_own_files(data):
+    # A broken test photo stops the test side and not the train side, and the
+    # reverse: the workflow builds them in separate jobs.
+    first(data, "test", "*.jpg").write_bytes(b"not a jpeg")
+    train, test = build_manifest(data, sides=["train"])
+    assert len(train) == 6 and test is None
+    with pytest.raises(DataError, match="corrupt images"):
+        build_manifest(data, sides=["test"])
+    first(data, "train_masks").unlink()
+    with pytest.raises(DataError, match="train images without a mask"):
+        build_manifest(data, sides=["train"])
+
+
+def test_a_clash_between_sides_is_found_from_either_side(data):
+    src = first(data, "test", "*.jpg")
+    shutil.copy(src, data / "train" / src.name)
+    shutil.copy(first(data, "train_masks"), data / "train_masks" / src.name.replace(".jpg", "_mask.gif"))
+    for side in ("train", "test"):
+        with pytest.raises(DataError, match="duplicate ids: in both train/ and test/"):
+            build_manifest(data, sides=[side])

@@ -10,7 +10,8 @@ from PIL import Image
 from carmask import images, rle
 from carmask.encode import encode_shard
 from carmask.io import write_parquet
-from carmask.predict import read_probabilities, shard_rows, write_probabilities
+from carmask.predict import shard_rows, write_probabilities
+from carmask.predictions import read_probabilities
 
 CFG = {"input_height": 24, "input_width": 36, "channels": 3, "output_activation": "sigmoid"}
 
@@ -89,3 +90,36 @@ def test_empty_shard(tmp_path, photos):
     assert list(read_probabilities(tmp_path / "p.parquet")) == []
     encode_shard(str(tmp_path / "p.parquet"), str(tmp_path / "items.parquet"), str(tmp_path / "rle.parquet"), 0.5)
     assert len(pd.read_parquet(tmp_path / "rle.parquet")) == 0
+
+
+def test_predict_shard_turns_on_deterministic_ops_and_repeats_exactly(tmp_path, photos, monkeypatch):
+    # predict_shard configures TensorFlow like training does: deterministic
+    # kernels (on a GPU too), so two runs give the same probabilities.
+    import tensorflow as tf
+
+    from carmask.predict import predict_shard
+
+    calls = []
+    enable = tf.config.experimental.enable_op_determinism
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: calls.append(1) or enable())
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((24, 36, 3))
+    model = keras.Model(inp, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(keras.layers.Conv2D(8, 3, padding="same")(inp)))
+    model.save(tmp_path / "m.keras")
+    write_parquet(photos, tmp_path / "items.parquet")
+    runs = []
+    for name in ("a", "b"):
+        predict_shard(str(tmp_path / "m.keras"), str(tmp_path / "items.parquet"), str(tmp_path / f"{name}.parquet"), CFG, 0, 1, 2, True, threads=1)
+        runs.append(list(read_probabilities(tmp_path / f"{name}.parquet")))
+    assert len(calls) == 2  # once per job, before the model runs
+    assert [img for img, _ in runs[0]] == photos["img"].tolist()
+    for (_, a), (_, b) in zip(*runs):
+        assert np.array_equal(a, b)
+
+
+def test_a_linear_head_is_read_as_logits(tmp_path, photos):
+    from carmask.predict import to_probability
+
+    logits = np.array([[-30.0, 0.0, 2.0]], np.float32).reshape(1, 1, 3, 1)
+    np.testing.assert_allclose(to_probability(logits, "linear")[0, 0], [0.0, 0.5, 1 / (1 + np.exp(-2.0))], atol=1e-7)
+    np.testing.assert_array_equal(to_probability(logits.clip(0, 1), "sigmoid"), logits.clip(0, 1)[..., 0])

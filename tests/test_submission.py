@@ -50,3 +50,36 @@ def test_merge_orders_as_manifest_and_refuses_gaps(tmp_path):
     with pytest.raises(SubmissionError, match="missing images"):
         merge_shards([tmp_path / "s0.parquet"], tmp_path / "manifest.parquet", str(out))
     assert not out.exists() and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_gzip_is_byte_identical_from_run_to_run(tmp_path):
+    # The gzip header holds a file name and a time: they must be the CSV's own
+    # name and 0, not the temporary file's name and the clock.
+    import gzip
+    import os
+    import time
+
+    csv = tmp_path / "submission.csv"
+    csv.write_text("img,rle_mask\na.jpg,1 2\n")
+    first, second = tmp_path / "a" / "submission.csv.gz", tmp_path / "b" / "submission.csv.gz"
+    gzip_file(str(csv), str(first))
+    os.utime(csv, (time.time() + 100, time.time() + 100))
+    gzip_file(str(csv), str(second))
+    assert first.read_bytes() == second.read_bytes()
+    header = first.read_bytes()
+    assert header[4:8] == b"\0\0\0\0"  # MTIME 0
+    assert header[10:].startswith(b"submission.csv\0")  # FNAME, as gunzip restores it
+    assert gzip.decompress(header) == csv.read_bytes()
+
+
+def test_choose_best_and_read_choice(tmp_path):
+    import json
+
+    from carmask.submission import choose_best, read_choice
+
+    paths = {}
+    for name, dice in (("b", 0.97), ("a", 0.98), ("c", 0.98)):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps({"dice_mean": dice}))
+    assert choose_best(paths, tmp_path / "best.txt") == "a"  # ties go to the first name
+    assert read_choice(tmp_path / "best.txt") == "a"

@@ -79,3 +79,19 @@ def test_unknown_schedule_fails_before_training(split, tmp_path):
     with pytest.raises(ValueError, match="lr_schedule must be 'plateau' or 'cosine', got 'step'"):
         run(split, tmp_path, lr_schedule="step")
     assert not (tmp_path / "model.keras").exists()
+
+
+def test_a_linear_head_trains_on_logits(split, tmp_path):
+    # output_activation: linear makes the model output logits; training must
+    # use the logit losses (the probability ones clip and stall) and the
+    # history must still read as probabilities.
+    import keras
+
+    import carmask.losses
+
+    facts, history = run(split, tmp_path, output_activation="linear", epochs=2)
+    model = keras.models.load_model(tmp_path / "model.keras")
+    assert model.loss is carmask.losses.bce_dice_from_logits
+    assert model.get_layer("output_conv").activation.__name__ == "linear"
+    assert history["dice_coef"].between(0, 1).all() and history["binary_accuracy"].between(0, 1).all()
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]

@@ -18,12 +18,13 @@ import pyarrow.parquet as pq
 from carmask import io, rle
 from carmask.images import probs_to_mask
 from carmask.logs import Progress
-from carmask.predict import read_probabilities
+from carmask.predictions import read_probabilities
 
 log = logging.getLogger(__name__)
 
-SCHEMA = pa.schema([("img", pa.string()), ("rle_mask", pa.string())])
-ROW_GROUP = 1024
+#: Columns of an RLE shard file, and images per row group.
+RLE_SCHEMA = pa.schema([("img", pa.string()), ("rle_mask", pa.string())])
+RLE_ROW_GROUP = 1024
 
 
 def iter_rle(pred_path: str | Path, sizes: dict[str, tuple[int, int]], threshold: float) -> Iterator[tuple[str, str]]:
@@ -45,14 +46,14 @@ def encode_shard(pred_path: str, items_path: str, out_path: str, threshold: floa
     sizes = dict(zip(items["img"], zip(items["height"].tolist(), items["width"].tolist())))
     total = pq.ParquetFile(pred_path).metadata.num_rows
     progress = Progress(total, "encoded", log)
-    with io.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
+    with io.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, RLE_SCHEMA, compression="zstd") as writer:
         names: list[str] = []
         codes: list[str] = []
         for img, code in iter_rle(pred_path, sizes, threshold):
             names.append(img)
             codes.append(code)
             progress.update()
-            if len(names) >= ROW_GROUP:
-                writer.write_table(pa.table([names, codes], schema=SCHEMA))
+            if len(names) >= RLE_ROW_GROUP:
+                writer.write_table(pa.table([names, codes], schema=RLE_SCHEMA))
                 names, codes = [], []
-        writer.write_table(pa.table([names, codes], schema=SCHEMA))
+        writer.write_table(pa.table([names, codes], schema=RLE_SCHEMA))

@@ -22,7 +22,7 @@ from carmask import io, rle
 from carmask.images import load_mask
 from carmask.logs import Progress
 from carmask.metrics import ceiling_dice, dice
-from carmask.predict import read_rate
+from carmask.predictions import read_rate
 from carmask.submission import read_submission, validate_submission
 
 log = logging.getLogger(__name__)
@@ -159,12 +159,3 @@ def score_submission(submission: str | Path, truth: str | Path, size: tuple[int,
     result = summarise(scores)
     result["per_image"] = dict(zip(scores["img"], map(float, scores["dice"])))
     return result
-
-
-def choose_best(metrics_paths: dict[str, str], out_path: str) -> str:
-    """Write the name of the model with the highest validation Dice (ties: first name)."""
-    scores = {name: json.loads(Path(p).read_text())["dice_mean"] for name, p in metrics_paths.items()}
-    best = max(sorted(scores), key=lambda name: scores[name])
-    log.info("validation Dice by model: %s; best: %s", scores, best)
-    io.write_text(best + "\n", out_path)
-    return best

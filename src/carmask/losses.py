@@ -1,7 +1,10 @@
 """Losses and metrics for binary car masks, as small functions that compose.
 
 ``y_true`` is the mask (0/1, any numeric dtype) and ``y_pred`` the model's
-sigmoid probabilities, both ``(batch, height, width, 1)``. Every function
+sigmoid probabilities, both ``(batch, height, width, 1)``; a model with a
+linear head (``output_activation: linear``) outputs logits instead and
+trains with the ``*_from_logits`` variants (:func:`get_loss`,
+:func:`get_metrics`). Every function
 returns one scalar, the mean over the batch, so they work as Keras losses
 and as Keras metrics alike.
 
@@ -78,15 +81,64 @@ def bce_dice(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return bce(y_true, y_pred) + dice_loss(y_true, y_pred)
 
 
+@keras.saving.register_keras_serializable(package="carmask")
+def bce_from_logits(y_true: Tensor, logits: Tensor) -> Tensor:
+    """BCE computed from logits: exact and with live gradients for any logit.
+
+    BCE of ``sigmoid(logits)`` would clip the probabilities to [1e-7, 1 - 1e-7]
+    and lose the gradient of every saturated pixel.
+    """
+    return ops.mean(
+        keras.losses.binary_crossentropy(ops.cast(y_true, "float32"), ops.cast(logits, "float32"), from_logits=True)
+    )
+
+
+@keras.saving.register_keras_serializable(package="carmask")
+def dice_loss_from_logits(y_true: Tensor, logits: Tensor) -> Tensor:
+    """1 - soft Dice of ``sigmoid(logits)``."""
+    return 1.0 - dice_coef_from_logits(y_true, logits)
+
+
+@keras.saving.register_keras_serializable(package="carmask")
+def bce_dice_from_logits(y_true: Tensor, logits: Tensor) -> Tensor:
+    """BCE + Dice loss for a linear head."""
+    return bce_from_logits(y_true, logits) + dice_loss_from_logits(y_true, logits)
+
+
+@keras.saving.register_keras_serializable(package="carmask")
+def dice_coef_from_logits(y_true: Tensor, logits: Tensor) -> Tensor:
+    """Soft Dice of ``sigmoid(logits)``: the ``dice_coef`` metric of a linear head."""
+    return dice_coef(y_true, ops.sigmoid(ops.cast(logits, "float32")))
+
+
 LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "bce": bce,
     "dice": dice_loss,
     "bce_dice": bce_dice,
 }
+LOSSES_FROM_LOGITS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "bce": bce_from_logits,
+    "dice": dice_loss_from_logits,
+    "bce_dice": bce_dice_from_logits,
+}
 
 
-def get_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
-    """The loss a config names: ``"bce"``, ``"dice"`` or ``"bce_dice"``."""
+def get_loss(name: str, from_logits: bool = False) -> Callable[[Tensor, Tensor], Tensor]:
+    """The loss a config names (``"bce"``, ``"dice"`` or ``"bce_dice"``), for probabilities or logits."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(LOSSES)}")
-    return LOSSES[name]
+    return (LOSSES_FROM_LOGITS if from_logits else LOSSES)[name]
+
+
+def get_metrics(from_logits: bool = False) -> list:
+    """Training metrics, named ``dice_coef`` and ``binary_accuracy`` whatever the head.
+
+    For logits, Dice is taken of ``sigmoid(logits)`` and a pixel is car above
+    logit 0 (probability 0.5), so the history reads the same for both heads.
+    """
+    if not from_logits:
+        return [dice_coef, "binary_accuracy"]
+    return [
+        keras.metrics.MeanMetricWrapper(dice_coef_from_logits, name="dice_coef"),
+        keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=0.0),
+    ]

@@ -24,13 +24,12 @@ import pandas as pd
 from PIL import Image
 
 from carmask import io
+from carmask.tracking import is_ignored
 
 log = logging.getLogger(__name__)
 
 IMAGE_RE = re.compile(r"^(?P<car>[0-9a-f]{12})_(?P<view>\d{2})\.jpg$")
 MASK_SUFFIX = "_mask.gif"
-# Files that operating systems and file managers drop into folders.
-IGNORED_NAMES = {".ds_store", "thumbs.db", "desktop.ini", ".directory"}
 MAX_LISTED = 20
 
 
@@ -45,7 +44,9 @@ class _Problems:
     items: dict[str, list[str]]
 
     def add(self, kind: str, what: str) -> None:
-        self.items.setdefault(kind, []).append(what)
+        listed = self.items.setdefault(kind, [])
+        if what not in listed:  # both sides of the data may find the same clash
+            listed.append(what)
 
     def raise_if_any(self, data_dir: Path) -> None:
         if not self.items:
@@ -59,12 +60,8 @@ class _Problems:
         raise DataError("\n".join(lines))
 
 
-def _is_ignored(name: str) -> bool:
-    return name.lower() in IGNORED_NAMES or name.startswith("._") or name.startswith(".")
-
-
 def _list_files(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and not _is_ignored(p.name))
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not is_ignored(p.name))
 
 
 def _check_jpeg(path: Path) -> tuple[int, int] | str:
@@ -132,9 +129,121 @@ def _frame(parsed: dict[str, re.Match[str]], folder: Path, sizes: dict[str, tupl
     )
 
 
+#: The folders each side of the manifest reads; what the workflow watches for
+#: changes (see carmask.tracking), so a new test photo reruns only the test side.
+SIDES: dict[str, tuple[str, ...]] = {
+    "train": ("train", "train_masks"),
+    "test": ("test", "sample_submission.csv"),
+}
+
+
+def _list_folders(data_dir: Path, names: Iterable[str], problems: _Problems) -> dict[str, list[str]]:
+    """The files of each named folder; missing or empty folders are problems."""
+    listings: dict[str, list[str]] = {}
+    for name in names:
+        folder = data_dir / name
+        if not folder.is_dir():
+            problems.add("missing folders", str(folder))
+            continue
+        listings[name] = _list_files(folder)
+        if not listings[name]:
+            problems.add("empty folders", str(folder))
+    return listings
+
+
+def _check_case_duplicates(listings: dict[str, list[str]], problems: _Problems) -> None:
+    """Names that differ only in case clash on case-insensitive filesystems."""
+    for folder, names in listings.items():
+        lowered: dict[str, list[str]] = {}
+        for n in names:
+            lowered.setdefault(n.lower(), []).append(n)
+        for clash in lowered.values():
+            if len(clash) > 1:
+                problems.add("duplicate ids differing only in case", ", ".join(f"{folder}/{n}" for n in clash))
+
+
+def _check_in_both(data_dir: Path, side: str, names: Iterable[str], problems: _Problems) -> None:
+    """A photo both in train/ and test/ would be scored on what it was trained on."""
+    other = data_dir / ("test" if side == "train" else "train")
+    if other.is_dir():
+        for name in sorted(set(names) & set(_list_files(other))):
+            problems.add("duplicate ids: in both train/ and test/", name)
+
+
+def _pair_masks(train: dict[str, re.Match[str]], images: list[str], masks: list[str], problems: _Problems) -> dict[str, str]:
+    """Each train photo's mask name; photos without a mask and masks without a photo are problems."""
+    present = set(masks)
+    mask_of = {n: n[: -len(".jpg")] + MASK_SUFFIX for n in train}
+    for n, m in mask_of.items():
+        if m not in present:
+            problems.add("train images without a mask", f"train/{n} (expected train_masks/{m})")
+    all_images = set(images)  # a mask of a skipped bad name is skipped with it
+    for m in masks:
+        if not m.endswith(MASK_SUFFIX) or m[: -len(MASK_SUFFIX)] + ".jpg" not in all_images:
+            problems.add("masks without a train image", f"train_masks/{m}")
+    return mask_of
+
+
+def _sample_order(data_dir: Path, test: dict[str, re.Match[str]], partial_test: bool, problems: _Problems) -> list[str] | None:
+    """``sample_submission.csv``'s order of the test photos, checked against test/ (None without the file)."""
+    sample = data_dir / "sample_submission.csv"
+    if not sample.is_file():
+        return None
+    try:
+        order = pd.read_csv(sample, usecols=["img"])["img"].astype(str).tolist()
+    except Exception as err:
+        problems.add("unreadable sample_submission.csv", f"{sample} ({err})")
+        return None
+    expected, found = set(order), set(test)
+    if len(expected) != len(order):
+        problems.add("duplicate rows in sample_submission.csv", str(sample))
+    absent = sorted(expected - found)
+    if partial_test and absent:
+        log.warning("partial test set: %d of %d photos in sample_submission.csv are not in test/ and are left out", len(absent), len(expected))
+        order = [n for n in order if n in found]
+        absent = []
+    for n in absent:
+        problems.add("test images listed in sample_submission.csv but missing from test/ (set manifest.partial_test: true to run on the photos present)", f"test/{n}")
+    for n in sorted(found - expected):
+        problems.add("test images not listed in sample_submission.csv", f"test/{n}")
+    return order
+
+
+def _image_sizes(pool: ThreadPoolExecutor, folder: Path, names: list[str], problems: _Problems) -> dict[str, tuple[int, int]]:
+    """(width, height) of every readable photo; unreadable ones are problems."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for n, res in zip(names, pool.map(_check_jpeg, [folder / n for n in names])):
+        if isinstance(res, str):
+            problems.add("corrupt images", f"{folder.name}/{n}: {res}")
+        else:
+            sizes[n] = res
+    return sizes
+
+
+def _check_mask_files(pool: ThreadPoolExecutor, folder: Path, mask_of: dict[str, str], sizes: dict[str, tuple[int, int]], problems: _Problems) -> None:
+    """Every mask readable, binary and the size of its photo."""
+    names = list(mask_of)
+    for n, res in zip(names, pool.map(_check_mask, [folder / mask_of[n] for n in names])):
+        if isinstance(res, str):
+            problems.add("corrupt masks", f"train_masks/{mask_of[n]}: {res}")
+            continue
+        size, levels = res
+        if n in sizes and size != sizes[n]:
+            problems.add(
+                "masks whose size differs from their image",
+                f"train_masks/{mask_of[n]}: {size[0]}x{size[1]}, image {sizes[n][0]}x{sizes[n][1]}",
+            )
+        if levels > 2:
+            problems.add("masks with more than two values (a mask must be binary)", f"train_masks/{mask_of[n]}: {levels} values")
+
+
 def build_manifest(
-    data_dir: str | Path, on_bad_name: str = "fail", threads: int = 1, partial_test: bool = False
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    data_dir: str | Path,
+    on_bad_name: str = "fail",
+    threads: int = 1,
+    partial_test: bool = False,
+    sides: Iterable[str] = ("train", "test"),
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """Scan ``data_dir`` and return (train, test) manifests, or raise DataError.
 
     Train rows carry ``img, car, view, image_path, mask_path, width, height``
@@ -144,113 +253,66 @@ def build_manifest(
     order when that file exists. With ``partial_test``, test photos listed
     in ``sample_submission.csv`` but absent from ``test/`` are left out with
     a warning (a run on part of the test set) instead of stopping the run.
+
+    ``sides`` chooses which manifests to build (the other is None): the
+    workflow builds each in its own job so that a change on one side of the
+    data reruns only what depends on that side. Names and pairs are checked
+    first, then every file is opened; each phase reports all its problems in
+    one error before the next, slower one starts.
     """
     if on_bad_name not in ("fail", "skip"):
         raise ValueError(f"on_bad_name must be 'fail' or 'skip', got {on_bad_name!r}")
+    sides = [s for s in SIDES if s in set(sides)]
     data_dir = Path(data_dir)
-    problems = _Problems({})
     if not data_dir.is_dir():
         raise DataError(f"data folder {data_dir} does not exist (set data_dir in config.yaml, or null for the demo)")
-    folders = {name: data_dir / name for name in ("train", "train_masks", "test")}
-    listings: dict[str, list[str]] = {}
-    for name, folder in folders.items():
-        if not folder.is_dir():
-            problems.add("missing folders", str(folder))
-        else:
-            listings[name] = _list_files(folder)
-            if not listings[name]:
-                problems.add("empty folders", str(folder))
+    problems = _Problems({})
+    listings = _list_folders(data_dir, [f for s in sides for f in SIDES[s] if not f.endswith(".csv")], problems)
     problems.raise_if_any(data_dir)
 
-    train = _parse_names(listings["train"], "train", on_bad_name, problems)
-    test = _parse_names(listings["test"], "test", on_bad_name, problems)
-    for name in sorted(set(train) & set(test)):
-        problems.add("duplicate ids: in both train/ and test/", name)
-    lowered: dict[str, list[str]] = {}
-    for folder, names in listings.items():
-        for n in names:
-            lowered.setdefault(f"{folder}/{n.lower()}", []).append(n)
-    for key, names in lowered.items():
-        if len(names) > 1:
-            problems.add("duplicate ids differing only in case", ", ".join(f"{key.split('/')[0]}/{n}" for n in names))
-
-    masks = set(listings["train_masks"])
-    mask_of = {n: n[: -len(".jpg")] + MASK_SUFFIX for n in train}
-    for n, m in mask_of.items():
-        if m not in masks:
-            problems.add("train images without a mask", f"train/{n} (expected train_masks/{m})")
-    all_train = set(listings["train"])  # a mask of a skipped bad name is skipped with it
-    for m in sorted(masks):
-        if not m.endswith(MASK_SUFFIX) or m[: -len(MASK_SUFFIX)] + ".jpg" not in all_train:
-            problems.add("masks without a train image", f"train_masks/{m}")
-
-    sample = data_dir / "sample_submission.csv"
-    sample_order: list[str] | None = None
-    if sample.is_file():
-        try:
-            sample_order = pd.read_csv(sample, usecols=["img"])["img"].astype(str).tolist()
-        except Exception as err:
-            problems.add("unreadable sample_submission.csv", f"{sample} ({err})")
-        else:
-            expected, found = set(sample_order), set(test)
-            if len(expected) != len(sample_order):
-                problems.add("duplicate rows in sample_submission.csv", str(sample))
-            absent = sorted(expected - found)
-            if partial_test and absent:
-                log.warning("partial test set: %d of %d photos in sample_submission.csv are not in test/ and are left out", len(absent), len(expected))
-                sample_order = [n for n in sample_order if n in found]
-                absent = []
-            for n in absent:
-                problems.add("test images listed in sample_submission.csv but missing from test/ (set manifest.partial_test: true to run on the photos present)", f"test/{n}")
-            for n in sorted(found - expected):
-                problems.add("test images not listed in sample_submission.csv", f"test/{n}")
+    _check_case_duplicates(listings, problems)
+    names: dict[str, dict[str, re.Match[str]]] = {}
+    for side in sides:
+        names[side] = _parse_names(listings[side], side, on_bad_name, problems)
+        _check_in_both(data_dir, side, names[side], problems)
+    if "train" in sides:
+        mask_of = _pair_masks(names["train"], listings["train"], listings["train_masks"], problems)
+    if "test" in sides:
+        sample_order = _sample_order(data_dir, names["test"], partial_test, problems)
     problems.raise_if_any(data_dir)
 
-    log.info("checking %d train images, %d masks, %d test images", len(train), len(mask_of), len(test))
+    log.info("opening %s", ", ".join(f"{len(names[s])} {s} images" for s in sides))
+    frames: dict[str, pd.DataFrame] = {}
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        train_checks = dict(zip(train, pool.map(_check_jpeg, [folders["train"] / n for n in train])))
-        mask_checks = dict(zip(train, pool.map(_check_mask, [folders["train_masks"] / mask_of[n] for n in train])))
-        test_checks = dict(zip(test, pool.map(_check_jpeg, [folders["test"] / n for n in test])))
-
-    train_sizes: dict[str, tuple[int, int]] = {}
-    for n, res in train_checks.items():
-        if isinstance(res, str):
-            problems.add("corrupt images", f"train/{n}: {res}")
-        else:
-            train_sizes[n] = res
-    for n, res in mask_checks.items():
-        if isinstance(res, str):
-            problems.add("corrupt masks", f"train_masks/{mask_of[n]}: {res}")
-            continue
-        (size, levels) = res
-        if n in train_sizes and size != train_sizes[n]:
-            problems.add(
-                "masks whose size differs from their image",
-                f"train_masks/{mask_of[n]}: {size[0]}x{size[1]}, image {train_sizes[n][0]}x{train_sizes[n][1]}",
-            )
-        if levels > 2:
-            problems.add("masks with more than two values (a mask must be binary)", f"train_masks/{mask_of[n]}: {levels} values")
-    test_sizes: dict[str, tuple[int, int]] = {}
-    for n, res in test_checks.items():
-        if isinstance(res, str):
-            problems.add("corrupt images", f"test/{n}: {res}")
-        else:
-            test_sizes[n] = res
+        sizes = {s: _image_sizes(pool, data_dir / s, list(names[s]), problems) for s in sides}
+        if "train" in sides:
+            _check_mask_files(pool, data_dir / "train_masks", mask_of, sizes["train"], problems)
     problems.raise_if_any(data_dir)
 
-    train_df = _frame(train, folders["train"], train_sizes)
-    train_df.insert(4, "mask_path", [str(folders["train_masks"] / mask_of[n]) for n in train_df["img"]])
-    test_df = _frame(test, folders["test"], test_sizes)
-    if sample_order is not None:
-        test_df = test_df.set_index("img").loc[sample_order].reset_index()
-    log.info("manifest: %d train images of %d cars, %d test images", len(train_df), train_df["car"].nunique(), len(test_df))
-    return train_df, test_df
+    if "train" in sides:
+        train_df = _frame(names["train"], data_dir / "train", sizes["train"])
+        train_df.insert(4, "mask_path", [str(data_dir / "train_masks" / mask_of[n]) for n in train_df["img"]])
+        frames["train"] = train_df
+        log.info("train manifest: %d images of %d cars", len(train_df), train_df["car"].nunique())
+    if "test" in sides:
+        test_df = _frame(names["test"], data_dir / "test", sizes["test"])
+        if sample_order is not None:
+            test_df = test_df.set_index("img").loc[sample_order].reset_index()
+        frames["test"] = test_df
+        log.info("test manifest: %d images", len(test_df))
+    return frames.get("train"), frames.get("test")
 
 
 def write_manifest(
-    data_dir: str | Path, train_out: str, test_out: str, on_bad_name: str = "fail", threads: int = 1, partial_test: bool = False
+    data_dir: str | Path,
+    side: str,
+    out_path: str,
+    on_bad_name: str = "fail",
+    threads: int = 1,
+    partial_test: bool = False,
 ) -> None:
-    """Build and atomically write both manifests."""
-    train, test = build_manifest(data_dir, on_bad_name, threads, partial_test)
-    io.write_parquet(train, train_out)
-    io.write_parquet(test, test_out)
+    """Build one side's manifest (``"train"`` or ``"test"``) and write it atomically."""
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {sorted(SIDES)}, got {side!r}")
+    train, test = build_manifest(data_dir, on_bad_name, threads, partial_test, sides=[side])
+    io.write_parquet(train if side == "train" else test, out_path)

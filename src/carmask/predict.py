@@ -19,36 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from carmask import io
+from carmask import io, runtime
 from carmask.images import quantise
 from carmask.logs import Progress
+from carmask.predictions import PREDICTIONS_ROW_GROUP, PREDICTIONS_SCHEMA, RATE_KEY, record_batch
 
 log = logging.getLogger(__name__)
-
-SCHEMA = pa.schema(
-    [
-        ("img", pa.string()),
-        ("height", pa.int32()),
-        ("width", pa.int32()),
-        ("probs", pa.binary()),
-    ]
-)
-ROW_GROUP = 256
-RATE_KEY = "carmask.images_per_s"
-
-
-def configure_threads(threads: int) -> None:
-    """Make TensorFlow's thread pools follow the job's ``threads``.
-
-    Must run before TensorFlow executes anything; later calls are ignored.
-    """
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
-    except RuntimeError:
-        log.debug("TensorFlow already initialised; thread settings unchanged")
 
 
 def to_probability(output: np.ndarray, activation: str | None) -> np.ndarray:
@@ -110,7 +86,7 @@ def predict_shard(
     threads: int = 1,
 ) -> None:
     """Predict one shard of a manifest and write its probabilities atomically."""
-    configure_threads(threads)
+    runtime.configure(threads)
     import keras
 
     import carmask.losses  # noqa: F401 - registers the custom losses for loading
@@ -127,28 +103,17 @@ def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: di
     progress = Progress(len(names), "predicted", log)
     start_time = time.perf_counter()
     warm: tuple[int, float] | None = None
-    with io.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
+    with io.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, PREDICTIONS_SCHEMA, compression="zstd") as writer:
         start = 0
         pending: list[pa.RecordBatch] = []
         for probs in iter_probabilities(model, rows["image_path"].tolist(), cfg, batch_size, tta_flip):
-            b, h, w = probs.shape
-            batch_names = names[start : start + b]
-            pending.append(
-                pa.record_batch(
-                    [
-                        pa.array(batch_names, pa.string()),
-                        pa.array(np.full(b, h, np.int32)),
-                        pa.array(np.full(b, w, np.int32)),
-                        pa.array([p.tobytes() for p in probs], pa.binary()),
-                    ],
-                    schema=SCHEMA,
-                )
-            )
+            b = len(probs)
+            pending.append(record_batch(names[start : start + b], probs))
             start += b
             progress.update(b)
             if warm is None:  # the first batch pays for tracing: leave it out of the rate
                 warm = (start, time.perf_counter())
-            if sum(p.num_rows for p in pending) >= ROW_GROUP:
+            if sum(p.num_rows for p in pending) >= PREDICTIONS_ROW_GROUP:
                 writer.write_table(pa.Table.from_batches(pending))
                 pending = []
         if pending:
@@ -156,26 +121,10 @@ def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: di
         if start != len(names):
             raise RuntimeError(f"predicted {start} images, expected {len(names)}")
         if not names:
-            writer.write_table(SCHEMA.empty_table())
+            writer.write_table(PREDICTIONS_SCHEMA.empty_table())
         end = time.perf_counter()
         if warm is not None and warm[0] < len(names):
             rate = (len(names) - warm[0]) / max(end - warm[1], 1e-9)
         else:
             rate = len(names) / max(end - start_time, 1e-9)
         writer.add_key_value_metadata({RATE_KEY: f"{rate:.3f}"})
-
-
-def read_rate(path: str | Path) -> float | None:
-    """The images/s a predict job measured for its file (decode + model + write)."""
-    meta = pq.ParquetFile(path).metadata.metadata or {}
-    value = meta.get(RATE_KEY.encode())
-    return float(value) if value else None
-
-
-def read_probabilities(path: str | Path, batch_rows: int = 64) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (img, uint8 probabilities (h, w)) from a predictions file, streaming."""
-    with pq.ParquetFile(path) as f:
-        for batch in f.iter_batches(batch_size=batch_rows):
-            cols = batch.to_pydict()
-            for img, h, w, raw in zip(cols["img"], cols["height"], cols["width"], cols["probs"]):
-                yield img, np.frombuffer(raw, dtype=np.uint8).reshape(h, w)

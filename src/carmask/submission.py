@@ -8,6 +8,7 @@ images scores badly on Kaggle hours later, so it must not exist at all.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -90,7 +91,25 @@ def read_submission(path: str | Path) -> pd.DataFrame:
 
 
 def gzip_file(src: str, dst: str) -> None:
-    """Compress ``src`` to ``dst`` (Kaggle accepts .csv.gz); mtime 0 keeps bytes reproducible."""
-    with io.atomic_path(dst) as tmp:
-        with open(src, "rb") as fin, gzip.GzipFile(tmp, "wb", mtime=0) as fout:
+    """Compress ``src`` to ``dst`` (Kaggle accepts .csv.gz) with reproducible bytes.
+
+    The gzip header stores a file name and a time: the name is ``src``'s own
+    (not the temporary file's) and the time 0, so the same CSV always gives
+    the same archive.
+    """
+    with io.atomic_path(dst) as tmp, open(tmp, "wb") as raw:
+        with open(src, "rb") as fin, gzip.GzipFile(filename=Path(src).name, mode="wb", fileobj=raw, mtime=0) as fout:
             shutil.copyfileobj(fin, fout)
+
+def choose_best(metrics_paths: dict[str, str], out_path: str) -> str:
+    """Write the name of the model with the highest validation Dice (ties: first name)."""
+    scores = {name: json.loads(Path(p).read_text())["dice_mean"] for name, p in metrics_paths.items()}
+    best = max(sorted(scores), key=lambda name: scores[name])
+    log.info("validation Dice by model: %s; best: %s", scores, best)
+    io.write_text(best + "\n", out_path)
+    return best
+
+
+def read_choice(path: str | Path) -> str:
+    """The model name :func:`choose_best` wrote."""
+    return Path(path).read_text().strip()

@@ -20,19 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carmask import io
-from carmask.predict import configure_threads
+from carmask import io, runtime
 
 log = logging.getLogger(__name__)
-
-
-def _seed_everything(seed: int) -> None:
-    """Same seed, same weights on CPU: seeds Python/NumPy/TF and makes TF ops deterministic."""
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
 
 
 def _plot_curves(history: pd.DataFrame, path: str, title: str) -> None:
@@ -119,10 +109,9 @@ def train_model(
 
     ``outputs`` keys: model, training, history, curves, summary.
     """
-    configure_threads(threads)
-    _seed_everything(int(cfg["seed"]))
+    runtime.configure(threads, seed=int(cfg["seed"]))
     from carmask.data import training_dataset
-    from carmask.losses import dice_coef, get_loss
+    from carmask.losses import get_loss, get_metrics
     from carmask.models import build_model, parameter_counts
 
     train = pd.read_parquet(train_path)
@@ -131,10 +120,11 @@ def train_model(
         raise ValueError(f"model {name}: training needs output_channels: 1 (a binary car mask)")
     optimizer, callbacks = _optimizer(cfg, steps_per_epoch=math.ceil(len(train) / int(cfg["batch_size"])))
     model = build_model(cfg)
+    from_logits = cfg.get("output_activation", "sigmoid") in (None, "linear")  # a linear head outputs logits
     model.compile(
         optimizer=optimizer,
-        loss=get_loss(cfg["loss"]),
-        metrics=[dice_coef, "binary_accuracy"],
+        loss=get_loss(cfg["loss"], from_logits),
+        metrics=get_metrics(from_logits),
     )
     train_ds = training_dataset(train, cfg, training=True)
     val_ds = training_dataset(val, cfg, training=False)

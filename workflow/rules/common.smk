@@ -1,5 +1,11 @@
 # Parse-time Python of the workflow: config validation and small input functions.
+from functools import cache
+from pathlib import Path
+
 from snakemake.utils import validate
+
+from carmask.manifest import SIDES
+from carmask.tracking import code_files, data_fingerprint
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -33,8 +39,33 @@ def data_dir():
 
 
 def get_data_input(wildcards):
-    """The data folder as an input, so the demo is generated when needed."""
-    return rules.demo_data.output.folder if not config["data_dir"] else data_dir()
+    """The demo folder as an input, so it is generated first.
+
+    The user's folder is no input: Snakemake would see only the folder's own
+    mtime. Its files are watched through the fingerprint parameter instead.
+    """
+    return [] if config["data_dir"] else rules.demo_data.output.folder
+
+
+@cache
+def get_data_fingerprint(side):
+    """Digest of the files one manifest side reads from the user's folder ('' for the demo).
+
+    A file added, removed or rewritten there changes it, and so reruns that
+    side's manifest and what depends on it. The demo is a workflow output
+    with its own rule, so it needs none.
+    """
+    if not config["data_dir"]:
+        return ""
+    return data_fingerprint(config["data_dir"], SIDES[side])
+
+
+def code(script):
+    """Package files that workflow/scripts/<script>.py imports: editing one reruns the rule.
+
+    Snakemake itself tracks only the script file.
+    """
+    return code_files(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py")
 
 
 def config_path(section, key):
@@ -47,41 +78,47 @@ def config_path(section, key):
     return value
 
 
-def get_items(wildcards):
-    """Images to predict for a subset: the test manifest or the validation split."""
+def get_items_table(wildcards):
+    """The table of images to predict for a subset: the test manifest or the validation split."""
     return {
         "test": "results/manifest/test.parquet",
         "val": "results/split/val.parquet",
     }[wildcards.subset]
 
 
-def get_rle_shards(model, subset):
-    """All RLE shard files of one model and subset."""
+def get_shards(kind, model, subset):
+    """All prediction or RLE shard files (``kind``: predictions, rle) of one model and subset."""
     return expand(
-        "results/rle/{model}/{subset}/shard-{shard}.parquet",
+        "results/{kind}/{model}/{subset}/shard-{shard}.parquet",
+        kind=kind,
         model=model,
         subset=subset,
         shard=range(SHARDS[subset]),
     )
 
 
-def get_submission_model(wildcards=None):
-    """The configured submission model; 'best' waits for the choose_model checkpoint."""
+def submission_candidates():
+    """Models whose test masks the merge may take: the named one, or every one for 'best'.
+
+    With 'best' every model's test set is predicted, so the merge depends on
+    files known when the workflow is planned: a changed choice (a new model,
+    a retrained one) always reruns it, and never leaves a stale submission.
+    """
     name = config["submission_model"]
-    if name != "best":
-        return name
-    with checkpoints.choose_model.get().output.choice.open() as f:
-        return f.read().strip()
+    return MODELS if name == "best" else [name]
 
 
 def get_merge_input(wildcards):
-    """RLE shards and validation metrics of the submission model."""
-    model = get_submission_model()
-    return {
-        "shards": get_rle_shards(model, "test"),
+    """RLE shards and validation metrics of the candidate models, and the choice among them."""
+    models = submission_candidates()
+    inputs = {
+        "shards": [s for m in models for s in get_shards("rle", m, "test")],
         "manifest": "results/manifest/test.parquet",
-        "metrics": f"results/metrics/{model}.json",
+        "metrics": expand("results/metrics/{model}.json", model=models),
     }
+    if config["submission_model"] == "best":
+        inputs["choice"] = "results/metrics/best_model.txt"
+    return inputs
 
 
 def get_final_output():

@@ -1,4 +1,6 @@
 rule demo_data:
+    input:
+        code=code("demo_data"),
     output:
         folder=directory("results/demo"),
     log:

@@ -1,7 +1,8 @@
 rule encode:
     input:
         predictions="results/predictions/{model}/{subset}/shard-{shard}.parquet",
-        manifest=get_items,
+        manifest=get_items_table,
+        code=code("encode"),
     output:
         "results/rle/{model}/{subset}/shard-{shard}.parquet",
     log:

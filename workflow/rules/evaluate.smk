@@ -1,13 +1,10 @@
 rule evaluate:
     input:
-        shards=lambda wildcards: get_rle_shards(wildcards.model, "val"),
-        predictions=lambda wildcards: expand(
-            "results/predictions/{model}/val/shard-{shard}.parquet",
-            model=wildcards.model,
-            shard=range(SHARDS["val"]),
-        ),
+        shards=lambda wildcards: get_shards("rle", wildcards.model, "val"),
+        predictions=lambda wildcards: get_shards("predictions", wildcards.model, "val"),
         val="results/split/val.parquet",
         training="results/models/{model}/training.json",
+        code=code("evaluate"),
     output:
         full="results/metrics/{model}.json",
         model="results/models/{model}/metrics.json",
@@ -26,9 +23,10 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
-checkpoint choose_model:
+rule choose_model:
     input:
         metrics=expand("results/metrics/{model}.json", model=MODELS),
+        code=code("choose_model"),
     output:
         choice="results/metrics/best_model.txt",
     log:
@@ -49,6 +47,7 @@ rule score_submission:
     input:
         submission=lambda wildcards: config_path("score", "submission"),
         truth=lambda wildcards: config_path("score", "truth"),
+        code=code("score_submission"),
     output:
         "results/score.json",
     log:

@@ -1,11 +1,11 @@
-rule manifest:
+rule manifest_train:
     input:
         data=get_data_input,
+        code=code("manifest"),
     output:
-        train="results/manifest/train.parquet",
-        test="results/manifest/test.parquet",
+        "results/manifest/train.parquet",
     log:
-        "logs/manifest.log",
+        "logs/manifest/train.log",
     conda:
         "../../envs/carmask.yaml"
     threads: 2
@@ -13,6 +13,33 @@ rule manifest:
         mem_mb=4000,
         runtime=60,
     params:
+        side="train",
+        data_dir=data_dir(),
+        fingerprint=lambda wildcards: get_data_fingerprint("train"),
+        on_bad_name=config["manifest"]["on_bad_name"],
+        partial_test=config["manifest"]["partial_test"],
+    script:
+        "../scripts/manifest.py"
+
+
+rule manifest_test:
+    input:
+        data=get_data_input,
+        code=code("manifest"),
+    output:
+        "results/manifest/test.parquet",
+    log:
+        "logs/manifest/test.log",
+    conda:
+        "../../envs/carmask.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        side="test",
+        data_dir=data_dir(),
+        fingerprint=lambda wildcards: get_data_fingerprint("test"),
         on_bad_name=config["manifest"]["on_bad_name"],
         partial_test=config["manifest"]["partial_test"],
     script:

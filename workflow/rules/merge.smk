@@ -1,6 +1,7 @@
 rule merge:
     input:
         unpack(get_merge_input),
+        code=code("merge"),
     output:
         csv="results/submission.csv",
     log:
@@ -11,13 +12,19 @@ rule merge:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        model=config["submission_model"],
+        shards=lambda wildcards: {
+            m: get_shards("rle", m, "test") for m in submission_candidates()
+        },
     script:
         "../scripts/merge.py"
 
 
 rule compress_submission:
     input:
-        "results/submission.csv",
+        csv="results/submission.csv",
+        code=code("compress_submission"),
     output:
         "results/submission.csv.gz",
     log:

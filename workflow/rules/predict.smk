@@ -1,7 +1,8 @@
 rule predict:
     input:
         model="results/models/{model}/model.keras",
-        manifest=get_items,
+        manifest=get_items_table,
+        code=code("predict"),
     output:
         "results/predictions/{model}/{subset}/shard-{shard}.parquet",
     log:

@@ -1,6 +1,7 @@
 rule compare_models:
     input:
         metrics=expand("results/metrics/{model}.json", model=MODELS),
+        code=code("compare_models"),
     output:
         report(
             "results/report/models.csv",
@@ -23,9 +24,10 @@ rule compare_models:
 
 rule report_model:
     input:
-        shards=lambda wildcards: get_rle_shards(wildcards.model, "val"),
+        shards=lambda wildcards: get_shards("rle", wildcards.model, "val"),
         val="results/split/val.parquet",
         metrics="results/metrics/{model}.json",
+        code=code("report_model"),
     output:
         per_view=report(
             "results/report/{model}/dice_per_view.png",
@@ -61,8 +63,9 @@ rule report_model:
 
 rule cutouts:
     input:
-        shards=lambda wildcards: get_rle_shards(wildcards.model, "test"),
+        shards=lambda wildcards: get_shards("rle", wildcards.model, "test"),
         manifest="results/manifest/test.parquet",
+        code=code("cutouts"),
     output:
         cutouts=directory("results/cutouts/{model}"),
         composites=report(

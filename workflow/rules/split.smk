@@ -1,6 +1,7 @@
 rule split:
     input:
         train="results/manifest/train.parquet",
+        code=code("split"),
     output:
         train="results/split/train.parquet",
         val="results/split/val.parquet",

@@ -2,6 +2,7 @@ rule train:
     input:
         train="results/split/train.parquet",
         val="results/split/val.parquet",
+        code=code("train"),
     output:
         model="results/models/{model}/model.keras",
         training="results/models/{model}/training.json",

@@ -1,6 +1,6 @@
-"""Checkpoint choose_model: the model with the highest validation Dice."""
+"""Rule choose_model: the model with the highest validation Dice."""
 
-from carmask.evaluate import choose_best
+from carmask.submission import choose_best
 from carmask.logs import setup
 
 setup(snakemake.log[0])

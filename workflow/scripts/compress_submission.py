@@ -4,4 +4,4 @@ from carmask.logs import setup
 from carmask.submission import gzip_file
 
 setup(snakemake.log[0])
-gzip_file(snakemake.input[0], snakemake.output[0])
+gzip_file(snakemake.input.csv, snakemake.output[0])

@@ -1,7 +1,11 @@
-"""Rule merge: one validated submission CSV from the RLE shards."""
+"""Rule merge: one validated submission CSV from the submission model's RLE shards."""
 
+from carmask.submission import read_choice
 from carmask.logs import setup
 from carmask.submission import merge_shards
 
 setup(snakemake.log[0])
-merge_shards(snakemake.input.shards, snakemake.input.manifest, snakemake.output.csv)
+model = snakemake.params.model
+if model == "best":
+    model = read_choice(snakemake.input.choice)
+merge_shards(snakemake.params.shards[model], snakemake.input.manifest, snakemake.output.csv)

@@ -1,0 +1,59 @@
+"""The predictions file: ``uint8`` probability maps at model size, one parquet row per image.
+
+Written by the predict stage, read by encode and evaluate. Kept apart from
+:mod:`carmask.predict` so that reading the file needs neither TensorFlow nor
+the model code (and editing them does not rerun the encode jobs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: Columns of a predictions file: image name, map height and width, raw bytes.
+PREDICTIONS_SCHEMA = pa.schema(
+    [
+        ("img", pa.string()),
+        ("height", pa.int32()),
+        ("width", pa.int32()),
+        ("probs", pa.binary()),
+    ]
+)
+#: Images per parquet row group of a predictions file (what a reader holds at once).
+PREDICTIONS_ROW_GROUP = 256
+#: Parquet key-value metadata: the images/s the predict job measured.
+RATE_KEY = "carmask.images_per_s"
+
+
+def record_batch(names: Sequence[str], probs: np.ndarray) -> pa.RecordBatch:
+    """One batch of rows: ``probs`` is ``uint8`` (b, h, w), ``names`` its b image names."""
+    b, h, w = probs.shape
+    return pa.record_batch(
+        [
+            pa.array(list(names), pa.string()),
+            pa.array(np.full(b, h, np.int32)),
+            pa.array(np.full(b, w, np.int32)),
+            pa.array([p.tobytes() for p in probs], pa.binary()),
+        ],
+        schema=PREDICTIONS_SCHEMA,
+    )
+
+
+def read_rate(path: str | Path) -> float | None:
+    """The images/s a predict job measured for its file (decode + model + write)."""
+    meta = pq.ParquetFile(path).metadata.metadata or {}
+    value = meta.get(RATE_KEY.encode())
+    return float(value) if value else None
+
+
+def read_probabilities(path: str | Path, batch_rows: int = 64) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (img, uint8 probabilities (h, w)) from a predictions file, streaming."""
+    with pq.ParquetFile(path) as f:
+        for batch in f.iter_batches(batch_size=batch_rows):
+            cols = batch.to_pydict()
+            for img, h, w, raw in zip(cols["img"], cols["height"], cols["width"], cols["probs"]):
+                yield img, np.frombuffer(raw, dtype=np.uint8).reshape(h, w)

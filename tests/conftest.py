@@ -1,0 +1,35 @@
+"""Suite-wide guard: the tests leave the repository's own run outputs alone.
+
+A newcomer runs `make run` and then `make test`. Whatever the first left in
+results/, logs/ and .snakemake/ must neither change what the tests see nor
+be changed by them; every test that runs snakemake works in a copy.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .snakemake_runs import ROOT
+
+OWN_OUTPUTS = ("results", "logs", ".snakemake")
+
+
+def _snapshot() -> dict[str, tuple[int, int]]:
+    files = {}
+    for name in OWN_OUTPUTS:
+        folder = ROOT / name
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                if path.is_file() and not path.is_symlink():
+                    st = path.stat()
+                    files[str(path.relative_to(ROOT))] = (st.st_size, st.st_mtime_ns)
+    return files
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_outputs_untouched():
+    before = _snapshot()
+    yield
+    after = _snapshot()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"tests changed the repository's own outputs: {changed[:10]}"

@@ -1,0 +1,235 @@
+"""The rerun matrix: after a change, exactly what depends on it reruns, and nothing stale is left.
+
+One full run on a Kaggle-layout folder outside the workflow (a copy of tiny
+demo data, as a user's data folder would be), with two tiny models. Each
+change of the table is then dry-run from that state and its plan checked
+against what must and must not rerun. The changes users hit most (picking
+the best of several models, a new test photo, a fixed mask, an edited
+package module) are also run, and the submission they leave must equal,
+byte for byte, that of a from-scratch run with the new state.
+
+Package edits go to a copy of ``src/carmask`` put first on PYTHONPATH, so
+the repository's own files are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from carmask.demo import generate
+
+from ..snakemake_runs import ROOT, copy_workflow, planned_job_list, run_snakemake
+
+pytestmark = pytest.mark.e2e
+
+TINY_MODEL = (
+    "{architecture: unet, input_height: 32, input_width: 48, channels: 3, encoder_weights: none, "
+    "freeze_encoder: false, base_filters: 4, loss: bce_dice, epochs: 1, batch_size: 4, "
+    "learning_rate: 0.001, patience: 1, flip_lr: true, flip_ud: false, seed: %d}"
+)
+
+
+class State:
+    """One configuration of data, package code and config, and the runs made with it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.package = root / "pkg"
+        self.config = root / "matrix.yaml"
+        self.models: tuple[str, ...] = ()
+
+    def base(self) -> None:
+        generate(self.data, n_train_cars=3, n_test_cars=2, views=4, width=192, height=128, seed=0)
+        shutil.copytree(ROOT / "src" / "carmask", self.package / "carmask", ignore=shutil.ignore_patterns("__pycache__"))
+        self.write_config()
+
+    def write_config(self, models: tuple[str, ...] = ("unet", "unet_b"), submission: str = "unet") -> None:
+        self.models = models
+        self.config.write_text(
+            f"data_dir: {self.data}\n"
+            f"models_to_run: [{', '.join(models)}]\n"
+            f"submission_model: {submission}\n"
+            "models:\n"
+            f"  unet_b: {TINY_MODEL % 2}\n"
+            f"  unet_c: {TINY_MODEL % 3}\n"
+        )
+
+    def targets(self) -> list[str]:
+        """The submission and every configured model's validation metrics."""
+        return ["results/submission.csv", *(f"results/metrics/{m}.json" for m in self.models)]
+
+    def snakemake(self, workdir: Path, *args: str, layer: str | None = None):
+        configs = ["tests/e2e/tiny.yaml", str(self.config)]
+        if layer is not None:
+            (self.root / "layer.yaml").write_text(layer)
+            configs.append(str(self.root / "layer.yaml"))
+        # One thread per TensorFlow job lets two tiny jobs share the two cores
+        # (the same for incremental and from-scratch runs: threads are part of the arithmetic).
+        threads = ("--set-threads", "train=1", "predict=1", "manifest_train=1", "manifest_test=1")
+        return run_snakemake(
+            workdir, "--cores", "2", *args, *threads, "--configfile", *configs, env={"PYTHONPATH": str(self.package)}
+        )
+
+    def plan(self, workdir: Path, layer: str | None = None) -> list[str]:
+        """The jobs a dry run of the targets plans, with an optional config layered on the state's."""
+        return planned_job_list(self.snakemake(workdir, "-n", *self.targets(), layer=layer))
+
+    def run(self, workdir: Path) -> None:
+        self.snakemake(workdir, *self.targets())
+
+    def fresh_submission(self, name: str) -> bytes:
+        """The submission of a from-scratch run with the current state."""
+        work = copy_workflow(self.root / name)
+        self.snakemake(work, "results/submission.csv")
+        return (work / "results/submission.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory) -> tuple[State, Path]:
+    state = State(tmp_path_factory.mktemp("matrix"))
+    state.base()
+    work = copy_workflow(state.root / "work")
+    state.run(work)
+    return state, work
+
+
+def rules(jobs: list[str]) -> set[str]:
+    return {j.split("[")[0] for j in jobs}
+
+
+def of_model(jobs: list[str], rule: str, model: str) -> list[str]:
+    return [j for j in jobs if j.startswith(f"{rule}[") and f"model={model}," in j.replace("]", ",")]
+
+
+@pytest.fixture
+def edit(state):
+    """Edit a file and put it back afterwards, its old mtime included (as if never touched)."""
+    saved: list[tuple[Path, bytes, os.stat_result]] = []
+
+    def change(path: Path, content: bytes) -> None:
+        saved.append((path, path.read_bytes(), path.stat()))
+        path.write_bytes(content)
+
+    yield change
+    for path, content, st in reversed(saved):
+        path.write_bytes(content)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_base_state_has_nothing_to_do(state):
+    s, work = state
+    assert s.plan(work) == []
+
+
+def test_threshold_reruns_encode_evaluate_merge(state):
+    s, work = state
+    jobs = s.plan(work, "inference: {threshold: 0.6}\n")
+    assert rules(jobs) == {"encode", "evaluate", "merge"}
+    assert len(of_model(jobs, "encode", "unet")) == 3 and len(of_model(jobs, "encode", "unet_b")) == 1  # b: validation only
+
+
+def test_one_models_epochs_retrain_that_model_only(state):
+    s, work = state
+    jobs = s.plan(work, "models: {unet_b: {epochs: 2}}\n")
+    assert of_model(jobs, "train", "unet_b") == ["train[model=unet_b]"]
+    assert not of_model(jobs, "train", "unet")
+    assert of_model(jobs, "predict", "unet_b") and of_model(jobs, "evaluate", "unet_b")
+    assert not of_model(jobs, "predict", "unet") and not of_model(jobs, "encode", "unet")
+    assert "merge" not in rules(jobs)  # unet_b is not the submission model
+    assert not rules(jobs) & {"manifest_train", "manifest_test", "split"}
+
+
+def test_another_trained_model_as_submission_retrains_nothing(state):
+    s, work = state
+    jobs = s.plan(work, "submission_model: unet_b\n")
+    assert "train" not in rules(jobs)
+    assert rules(jobs) == {"predict", "encode", "merge"}
+    assert sorted(of_model(jobs, "predict", "unet_b")) == ["predict[model=unet_b,subset=test,shard=0]", "predict[model=unet_b,subset=test,shard=1]"]
+
+
+def test_inference_shards_repredict_the_test_set_only(state):
+    s, work = state
+    jobs = s.plan(work, "inference: {shards: 3}\n")
+    assert rules(jobs) == {"predict", "encode", "merge"}
+    assert all("subset=test" in j for j in jobs if j.startswith(("predict", "encode")))
+    assert len(of_model(jobs, "predict", "unet")) == 3
+
+
+def test_editing_models_py_retrains_and_keeps_the_data_stages(state, edit):
+    s, work = state
+    models_py = s.package / "carmask" / "models.py"
+    edit(models_py, models_py.read_bytes() + b"\n# an edit\n")
+    jobs = s.plan(work)
+    assert set(of_model(jobs, "train", "unet") + of_model(jobs, "train", "unet_b")) == {"train[model=unet]", "train[model=unet_b]"}
+    assert {"predict", "encode", "evaluate", "merge"} <= rules(jobs)
+    assert not rules(jobs) & {"manifest_train", "manifest_test", "split"}
+
+
+def test_adding_a_model_with_best_runs_it_chooses_and_merges(state):
+    s, work = state
+    s.write_config(models=("unet", "unet_b", "unet_c"), submission="best")
+    jobs = s.plan(work)
+    assert of_model(jobs, "train", "unet_c") == ["train[model=unet_c]"]
+    assert not of_model(jobs, "train", "unet") and not of_model(jobs, "train", "unet_b")
+    for rule in ("predict", "encode"):
+        assert len(of_model(jobs, rule, "unet_c")) == 3
+    assert of_model(jobs, "evaluate", "unet_c") and "choose_model" in rules(jobs) and "merge" in rules(jobs)
+    s.run(work)
+    assert s.plan(work) == []
+    assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-best")
+    s.write_config()  # back to the base config for the tests that follow
+
+
+def test_editing_rle_py_reencodes_without_retraining_or_repredicting(state, edit):
+    s, work = state
+    rle_py = s.package / "carmask" / "rle.py"
+    edit(rle_py, rle_py.read_bytes() + b"\n# an edit\n")
+    jobs = s.plan(work)
+    assert {"encode", "evaluate", "merge"} <= rules(jobs)
+    assert not rules(jobs) & {"train", "predict", "manifest_train", "manifest_test", "split"}
+    s.run(work)
+    assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-rle")
+
+
+def test_a_new_test_photo_reruns_the_test_side_only(state):
+    s, work = state
+    sample = pd.read_csv(s.data / "sample_submission.csv")
+    source = s.data / "test" / sample["img"][0]
+    new = "fedcba987654_01.jpg"
+    shutil.copy(source, s.data / "test" / new)
+    pd.concat([sample, pd.DataFrame({"img": [new], "rle_mask": ["1 1"]})]).to_csv(s.data / "sample_submission.csv", index=False)
+    jobs = s.plan(work)
+    assert "manifest_test" in rules(jobs) and "merge" in rules(jobs)
+    assert not rules(jobs) & {"manifest_train", "split", "train", "evaluate"}
+    assert {j for j in jobs if j.startswith(("predict", "encode"))} == {
+        f"{rule}[model=unet,subset=test,shard={i}]" for rule in ("predict", "encode") for i in (0, 1)
+    }
+    s.run(work)
+    submission = (work / "results/submission.csv").read_bytes()
+    assert new in submission.decode()
+    assert submission == s.fresh_submission("fresh-test-photo")
+
+
+def test_a_fixed_mask_retrains_from_the_manifest_on(state):
+    s, work = state
+    mask_path = sorted((s.data / "train_masks").glob("*.gif"))[0]
+    with Image.open(mask_path) as img:
+        mask = np.array(img)
+        palette = img.getpalette()
+    mask[:10, :10] = 1 - mask[:10, :10]  # a corrected corner
+    fixed = Image.fromarray(mask.astype(np.uint8), mode="P")
+    fixed.putpalette(palette)
+    fixed.save(mask_path, format="GIF")
+    jobs = s.plan(work)
+    assert {"manifest_train", "split", "train", "predict", "encode", "evaluate", "merge"} <= rules(jobs)
+    assert "manifest_test" not in rules(jobs)
+    s.run(work)
+    assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-mask")
