@@ -12,6 +12,7 @@ import pytest
 from .snakemake_runs import ROOT
 
 OWN_OUTPUTS = ("results", "logs", ".snakemake")
+ENVIRONMENTS = {"conda", "singularity", "apptainer"}
 
 
 def _snapshot() -> dict[str, tuple[int, int]]:
@@ -20,6 +21,8 @@ def _snapshot() -> dict[str, tuple[int, int]]:
         folder = ROOT / name
         if folder.is_dir():
             for path in folder.rglob("*"):
+                if path.parts[len(ROOT.parts)] == ".snakemake" and path.parts[len(ROOT.parts) + 1] in ENVIRONMENTS:
+                    continue  # conda/apptainer caches: large, and no test's business
                 if path.is_file() and not path.is_symlink():
                     st = path.stat()
                     files[str(path.relative_to(ROOT))] = (st.st_size, st.st_mtime_ns)

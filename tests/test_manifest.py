@@ -194,3 +194,19 @@ def test_a_clash_between_sides_is_found_from_either_side(data):
     for side in ("train", "test"):
         with pytest.raises(DataError, match="duplicate ids: in both train/ and test/"):
             build_manifest(data, sides=[side])
+
+
+def test_the_train_side_job_checks_test_photos_but_not_test_completeness(data, tmp_path):
+    # No training may start on a folder whose test photos are broken; whether
+    # the test set is complete is the test side's setting (partial_test), so
+    # that flipping it does not retrain.
+    sample = pd.read_csv(data / "sample_submission.csv")
+    (data / "test" / sample["img"][0]).unlink()
+    write_manifest(data, "train", str(tmp_path / "train.parquet"))
+    with pytest.raises(DataError, match="missing from test/"):
+        write_manifest(data, "test", str(tmp_path / "test.parquet"))
+    write_manifest(data, "test", str(tmp_path / "test.parquet"), partial_test=True)
+    first(data, "test", "*.jpg").write_bytes(b"broken")
+    with pytest.raises(DataError, match="corrupt images"):
+        write_manifest(data, "train", str(tmp_path / "train2.parquet"))
+    assert not (tmp_path / "train2.parquet").exists()

@@ -123,6 +123,11 @@ LOSSES_FROM_LOGITS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
+def outputs_logits(activation: str | None) -> bool:
+    """Whether a head with this ``output_activation`` outputs logits (linear, or none given as null)."""
+    return activation in (None, "linear")
+
+
 def get_loss(name: str, from_logits: bool = False) -> Callable[[Tensor, Tensor], Tensor]:
     """The loss a config names (``"bce"``, ``"dice"`` or ``"bce_dice"``), for probabilities or logits."""
     if name not in LOSSES:

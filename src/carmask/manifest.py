@@ -5,9 +5,10 @@ training or inference starts, and reported in one error that lists every
 offending file: a run that dies three hours in on a missing mask, or one that
 silently leaves an image out of the submission, is worse than no run.
 
-Layout (Kaggle's): ``train/<car>_<NN>.jpg``, ``train_masks/<car>_<NN>_mask.gif``,
-``test/<car>_<NN>.jpg``, and optionally ``sample_submission.csv`` (whose order
-the submission follows).
+The layout is Kaggle's (:mod:`carmask.layout`). The workflow writes the two
+manifests in separate jobs, so that a change on one side of the data reruns
+only what depends on it; the train side's job checks the test side too, so
+that no training starts on a folder whose test photos are broken.
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ import pandas as pd
 from PIL import Image
 
 from carmask import io
-from carmask.tracking import is_ignored
+from carmask.layout import IMAGE_RE, MASK_SUFFIX, SIDES, is_ignored
 
 log = logging.getLogger(__name__)
 
-IMAGE_RE = re.compile(r"^(?P<car>[0-9a-f]{12})_(?P<view>\d{2})\.jpg$")
-MASK_SUFFIX = "_mask.gif"
 MAX_LISTED = 20
 
 
@@ -129,14 +128,6 @@ def _frame(parsed: dict[str, re.Match[str]], folder: Path, sizes: dict[str, tupl
     )
 
 
-#: The folders each side of the manifest reads; what the workflow watches for
-#: changes (see carmask.tracking), so a new test photo reruns only the test side.
-SIDES: dict[str, tuple[str, ...]] = {
-    "train": ("train", "train_masks"),
-    "test": ("test", "sample_submission.csv"),
-}
-
-
 def _list_folders(data_dir: Path, names: Iterable[str], problems: _Problems) -> dict[str, list[str]]:
     """The files of each named folder; missing or empty folders are problems."""
     listings: dict[str, list[str]] = {}
@@ -184,8 +175,13 @@ def _pair_masks(train: dict[str, re.Match[str]], images: list[str], masks: list[
     return mask_of
 
 
-def _sample_order(data_dir: Path, test: dict[str, re.Match[str]], partial_test: bool, problems: _Problems) -> list[str] | None:
-    """``sample_submission.csv``'s order of the test photos, checked against test/ (None without the file)."""
+def _sample_order(data_dir: Path, test: dict[str, re.Match[str]], partial_test: bool | None, problems: _Problems) -> list[str] | None:
+    """``sample_submission.csv``'s order of the test photos, checked against test/ (None without the file).
+
+    ``partial_test`` None leaves out the check that every listed photo is
+    present (the train side's job checks the test side's files, not whether
+    the test set is complete: that is the test side's own setting).
+    """
     sample = data_dir / "sample_submission.csv"
     if not sample.is_file():
         return None
@@ -198,8 +194,9 @@ def _sample_order(data_dir: Path, test: dict[str, re.Match[str]], partial_test: 
     if len(expected) != len(order):
         problems.add("duplicate rows in sample_submission.csv", str(sample))
     absent = sorted(expected - found)
-    if partial_test and absent:
-        log.warning("partial test set: %d of %d photos in sample_submission.csv are not in test/ and are left out", len(absent), len(expected))
+    if absent and partial_test is not False:
+        if partial_test:
+            log.warning("partial test set: %d of %d photos in sample_submission.csv are not in test/ and are left out", len(absent), len(expected))
         order = [n for n in order if n in found]
         absent = []
     for n in absent:
@@ -241,7 +238,7 @@ def build_manifest(
     data_dir: str | Path,
     on_bad_name: str = "fail",
     threads: int = 1,
-    partial_test: bool = False,
+    partial_test: bool | None = False,
     sides: Iterable[str] = ("train", "test"),
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """Scan ``data_dir`` and return (train, test) manifests, or raise DataError.
@@ -252,13 +249,13 @@ def build_manifest(
     test rows the same without ``mask_path``, in ``sample_submission.csv``
     order when that file exists. With ``partial_test``, test photos listed
     in ``sample_submission.csv`` but absent from ``test/`` are left out with
-    a warning (a run on part of the test set) instead of stopping the run.
+    a warning (a run on part of the test set) instead of stopping the run;
+    with None that completeness is not checked at all.
 
-    ``sides`` chooses which manifests to build (the other is None): the
-    workflow builds each in its own job so that a change on one side of the
-    data reruns only what depends on that side. Names and pairs are checked
-    first, then every file is opened; each phase reports all its problems in
-    one error before the next, slower one starts.
+    ``sides`` chooses which manifests to build and check (the other is
+    None). Names and pairs are checked first, then every file is opened;
+    each phase reports all its problems in one error before the next,
+    slower one starts.
     """
     if on_bad_name not in ("fail", "skip"):
         raise ValueError(f"on_bad_name must be 'fail' or 'skip', got {on_bad_name!r}")
@@ -311,8 +308,18 @@ def write_manifest(
     threads: int = 1,
     partial_test: bool = False,
 ) -> None:
-    """Build one side's manifest (``"train"`` or ``"test"``) and write it atomically."""
+    """Build one side's manifest (``"train"`` or ``"test"``) and write it atomically.
+
+    The train side checks every test photo as well (though its manifest
+    holds none of them): training is the expensive stage, and it must not
+    start on a folder whose test side is broken. Whether the test set is
+    complete (``partial_test``) is left to the test side, so that changing
+    that setting does not retrain.
+    """
     if side not in SIDES:
         raise ValueError(f"side must be one of {sorted(SIDES)}, got {side!r}")
-    train, test = build_manifest(data_dir, on_bad_name, threads, partial_test, sides=[side])
-    io.write_parquet(train if side == "train" else test, out_path)
+    if side == "train":
+        frame, _ = build_manifest(data_dir, on_bad_name, threads, partial_test=None, sides=SIDES)
+    else:
+        _, frame = build_manifest(data_dir, on_bad_name, threads, partial_test, sides=["test"])
+    io.write_parquet(frame, out_path)

@@ -31,8 +31,10 @@ def to_probability(output: np.ndarray, activation: str | None) -> np.ndarray:
     """Model output (batch, h, w, 1) to probabilities (batch, h, w)."""
     if output.shape[-1] != 1:
         raise ValueError(f"the pipeline needs one output channel, the model has {output.shape[-1]}")
+    from carmask.losses import outputs_logits
+
     out = output[..., 0]
-    if activation in (None, "linear"):
+    if outputs_logits(activation):
         out = 1.0 / (1.0 + np.exp(-out))
     return out
 

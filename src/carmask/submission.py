@@ -101,6 +101,7 @@ def gzip_file(src: str, dst: str) -> None:
         with open(src, "rb") as fin, gzip.GzipFile(filename=Path(src).name, mode="wb", fileobj=raw, mtime=0) as fout:
             shutil.copyfileobj(fin, fout)
 
+
 def choose_best(metrics_paths: dict[str, str], out_path: str) -> str:
     """Write the name of the model with the highest validation Dice (ties: first name)."""
     scores = {name: json.loads(Path(p).read_text())["dice_mean"] for name, p in metrics_paths.items()}

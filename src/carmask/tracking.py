@@ -9,10 +9,12 @@ escape those checks, and this module makes them visible:
   rules therefore take a fingerprint of the files they read as a parameter:
   a file added, removed, resized or re-dated changes it.
 * **The package.** Snakemake tracks a rule's script, not the modules the
-  script imports. Each rule therefore lists the source files of every
+  script imports. Each rule therefore takes a digest of the source of every
   ``carmask`` module its script imports, directly or through other modules,
-  as inputs: editing ``rle.py`` reruns the encode jobs and what follows
-  them, and nothing that does not import it.
+  as a parameter: editing ``rle.py`` reruns the encode jobs and what follows
+  them, and nothing that does not import it. Content, not file times, as
+  Snakemake does for scripts: a ``touch``, a branch switched back and forth
+  or a moved checkout rerun nothing.
 
 Standard library only: the Snakefile imports this module at parse time.
 """
@@ -25,27 +27,21 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from carmask.layout import is_ignored
+
 PACKAGE = "carmask"
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-#: Files that operating systems and file managers drop into folders (besides dot-files).
-IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
-
-
-def is_ignored(name: str) -> bool:
-    """Files neither the manifest nor the fingerprint looks at: dot-files and file-manager litter."""
-    return name.startswith(".") or name.lower() in IGNORED_NAMES
 
 
 def data_fingerprint(data_dir: str | os.PathLike[str], parts: Iterable[str]) -> str:
     """A digest of the name, size and mtime of every file under ``parts`` of ``data_dir``.
 
     ``parts`` are folders or files relative to ``data_dir``; a missing one is
-    recorded as missing (the manifest job then reports it). Only the
-    directory entries are read, so 100,064 test photos cost a fraction of a
-    second, not a read of every byte; as with ``make``, a file rewritten with
-    the same size and an older mtime goes unnoticed.
+    recorded as missing (the manifest job then reports it). Every file is
+    stat'ed, none is read: 100,064 test photos cost about a second on a local
+    disk (more on a network filesystem), where hashing them would read 30 GB.
+    As with ``make``, a file rewritten with the same size and mtime goes
+    unnoticed.
     """
     digest = hashlib.sha256()
     root = Path(data_dir)
@@ -71,12 +67,18 @@ def _imported_modules(source: Path) -> set[str]:
     for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
         if isinstance(node, ast.Import):
             found.update(a.name.split(".")[1] for a in node.names if a.name.startswith(PACKAGE + "."))
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                # Not followed: the package imports absolutely, and a silent gap would hide a dependency.
+                raise ValueError(f"{source}:{node.lineno}: relative import; code_files follows only 'carmask.' imports")
             if node.module == PACKAGE:  # from carmask import rle, io
                 found.update(a.name for a in node.names)
-            elif node.module.startswith(PACKAGE + "."):
+            elif node.module and node.module.startswith(PACKAGE + "."):
                 found.add(node.module.split(".")[1])
-    return {name for name in found if (PACKAGE_DIR / f"{name}.py").is_file()}
+    for name in found:
+        if not (PACKAGE_DIR / f"{name}.py").is_file():
+            raise ValueError(f"{source} imports {PACKAGE}.{name}, which is not a module file in {PACKAGE_DIR}")
+    return found
 
 
 def code_files(script: str | os.PathLike[str]) -> list[str]:
@@ -84,8 +86,8 @@ def code_files(script: str | os.PathLike[str]) -> list[str]:
 
     Follows imports from module to module (function-level imports too, which
     is where the package imports TensorFlow's users), always including the
-    package's ``__init__.py``. Paths are those of the installed package, so an
-    editable install tracks the files being edited.
+    package's ``__init__.py``. Paths are those of the imported package: with
+    the project's editable install, the checkout's ``src/carmask``.
     """
     todo = [Path(script)]
     seen: set[str] = set()
@@ -94,3 +96,28 @@ def code_files(script: str | os.PathLike[str]) -> list[str]:
             seen.add(name)
             todo.append(PACKAGE_DIR / f"{name}.py")
     return sorted(str(PACKAGE_DIR / f"{name}.py") for name in seen | {"__init__"})
+
+
+def code_digest(script: str | os.PathLike[str]) -> str:
+    """A digest of the names and contents of :func:`code_files` of ``script``."""
+    digest = hashlib.sha256()
+    for path in code_files(script):
+        digest.update(f"[{Path(path).name}]\n".encode())
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def untracked_checkout(basedir: str | os.PathLike[str]) -> str | None:
+    """A warning when the workflow's checkout has a ``src/carmask`` other than the imported one.
+
+    The digests follow the imported package, which is what jobs run in the
+    project's environment; a non-editable install beside an edited checkout
+    would leave the edits untracked (and unused).
+    """
+    checkout = Path(basedir) / "src" / PACKAGE
+    if checkout.is_dir() and checkout.resolve() != PACKAGE_DIR:
+        return (
+            f"carmask is imported from {PACKAGE_DIR}, not from this checkout's {checkout}: "
+            "edits there are neither run nor tracked. Install it with `pip install -e .` (make does)."
+        )
+    return None

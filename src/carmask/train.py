@@ -111,7 +111,7 @@ def train_model(
     """
     runtime.configure(threads, seed=int(cfg["seed"]))
     from carmask.data import training_dataset
-    from carmask.losses import get_loss, get_metrics
+    from carmask.losses import get_loss, get_metrics, outputs_logits
     from carmask.models import build_model, parameter_counts
 
     train = pd.read_parquet(train_path)
@@ -120,7 +120,7 @@ def train_model(
         raise ValueError(f"model {name}: training needs output_channels: 1 (a binary car mask)")
     optimizer, callbacks = _optimizer(cfg, steps_per_epoch=math.ceil(len(train) / int(cfg["batch_size"])))
     model = build_model(cfg)
-    from_logits = cfg.get("output_activation", "sigmoid") in (None, "linear")  # a linear head outputs logits
+    from_logits = outputs_logits(cfg.get("output_activation", "sigmoid"))
     model.compile(
         optimizer=optimizer,
         loss=get_loss(cfg["loss"], from_logits),

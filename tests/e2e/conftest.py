@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ..snakemake_runs import ROOT, SNAKEMAKE, copy_workflow, planned_jobs, run_snakemake  # noqa: F401 - re-exported
+from ..snakemake_runs import copy_workflow, run_snakemake
 
 
 def snakemake(

@@ -12,7 +12,8 @@ from carmask import rle
 from carmask.evaluate import score_submission
 from carmask.submission import read_submission
 
-from .conftest import copy_workflow, planned_jobs, snakemake
+from ..snakemake_runs import copy_workflow, planned_jobs
+from .conftest import snakemake
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,8 @@ import pytest
 from carmask import rle
 from carmask.submission import read_submission
 
-from .conftest import ROOT, copy_workflow, snakemake
+from ..snakemake_runs import ROOT, copy_workflow
+from .conftest import snakemake
 
 SAMPLE = ROOT.parent / "shared" / "data" / "carvana-sample"
 pytestmark = [

@@ -176,16 +176,18 @@ def test_editing_models_py_retrains_and_keeps_the_data_stages(state, edit):
 def test_adding_a_model_with_best_runs_it_chooses_and_merges(state):
     s, work = state
     s.write_config(models=("unet", "unet_b", "unet_c"), submission="best")
-    jobs = s.plan(work)
-    assert of_model(jobs, "train", "unet_c") == ["train[model=unet_c]"]
-    assert not of_model(jobs, "train", "unet") and not of_model(jobs, "train", "unet_b")
-    for rule in ("predict", "encode"):
-        assert len(of_model(jobs, rule, "unet_c")) == 3
-    assert of_model(jobs, "evaluate", "unet_c") and "choose_model" in rules(jobs) and "merge" in rules(jobs)
-    s.run(work)
-    assert s.plan(work) == []
-    assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-best")
-    s.write_config()  # back to the base config for the tests that follow
+    try:
+        jobs = s.plan(work)
+        assert of_model(jobs, "train", "unet_c") == ["train[model=unet_c]"]
+        assert not of_model(jobs, "train", "unet") and not of_model(jobs, "train", "unet_b")
+        for rule in ("predict", "encode"):
+            assert len(of_model(jobs, rule, "unet_c")) == 3
+        assert of_model(jobs, "evaluate", "unet_c") and "choose_model" in rules(jobs) and "merge" in rules(jobs)
+        s.run(work)
+        assert s.plan(work) == []
+        assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-best")
+    finally:
+        s.write_config()  # back to the base config for the tests that follow
 
 
 def test_editing_rle_py_reencodes_without_retraining_or_repredicting(state, edit):

@@ -12,7 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import SNAKEMAKE, copy_workflow, planned_jobs, snakemake
+from ..snakemake_runs import SNAKEMAKE, copy_workflow, planned_jobs
+from .conftest import snakemake
 
 pytestmark = pytest.mark.e2e
 

@@ -2,10 +2,11 @@
 from functools import cache
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
-from carmask.manifest import SIDES
-from carmask.tracking import code_files, data_fingerprint
+from carmask.layout import SIDES
+from carmask.tracking import code_digest, data_fingerprint, untracked_checkout
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -60,12 +61,18 @@ def get_data_fingerprint(side):
     return data_fingerprint(config["data_dir"], SIDES[side])
 
 
+@cache
 def code(script):
-    """Package files that workflow/scripts/<script>.py imports: editing one reruns the rule.
+    """Digest of the package code that workflow/scripts/<script>.py imports, as a parameter.
 
-    Snakemake itself tracks only the script file.
+    Snakemake itself tracks only the script: with this, editing a module the
+    script imports (directly or not) reruns the rule, and nothing else does.
     """
-    return code_files(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py")
+    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py")
+
+
+if untracked_checkout(workflow.basedir):
+    logger.warning(untracked_checkout(workflow.basedir))
 
 
 def config_path(section, key):

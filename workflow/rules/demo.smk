@@ -1,6 +1,4 @@
 rule demo_data:
-    input:
-        code=code("demo_data"),
     output:
         folder=directory("results/demo"),
     log:
@@ -12,6 +10,7 @@ rule demo_data:
         mem_mb=2000,
         runtime=30,
     params:
+        code=code("demo_data"),
         demo=config["demo"],
     script:
         "../scripts/demo_data.py"

@@ -2,7 +2,6 @@ rule encode:
     input:
         predictions="results/predictions/{model}/{subset}/shard-{shard}.parquet",
         manifest=get_items_table,
-        code=code("encode"),
     output:
         "results/rle/{model}/{subset}/shard-{shard}.parquet",
     log:
@@ -14,6 +13,7 @@ rule encode:
         mem_mb=1500,
         runtime=60,
     params:
+        code=code("encode"),
         threshold=config["inference"]["threshold"],
     script:
         "../scripts/encode.py"

@@ -4,7 +4,6 @@ rule evaluate:
         predictions=lambda wildcards: get_shards("predictions", wildcards.model, "val"),
         val="results/split/val.parquet",
         training="results/models/{model}/training.json",
-        code=code("evaluate"),
     output:
         full="results/metrics/{model}.json",
         model="results/models/{model}/metrics.json",
@@ -17,6 +16,7 @@ rule evaluate:
         mem_mb=2000,
         runtime=60,
     params:
+        code=code("evaluate"),
         cfg=lookup(dpath="models/{model}", within=config),
         threshold=config["inference"]["threshold"],
     script:
@@ -26,7 +26,6 @@ rule evaluate:
 rule choose_model:
     input:
         metrics=expand("results/metrics/{model}.json", model=MODELS),
-        code=code("choose_model"),
     output:
         choice="results/metrics/best_model.txt",
     log:
@@ -38,6 +37,7 @@ rule choose_model:
         mem_mb=500,
         runtime=5,
     params:
+        code=code("choose_model"),
         models=MODELS,
     script:
         "../scripts/choose_model.py"
@@ -47,7 +47,6 @@ rule score_submission:
     input:
         submission=lambda wildcards: config_path("score", "submission"),
         truth=lambda wildcards: config_path("score", "truth"),
-        code=code("score_submission"),
     output:
         "results/score.json",
     log:
@@ -59,6 +58,7 @@ rule score_submission:
         mem_mb=2000,
         runtime=60,
     params:
+        code=code("score_submission"),
         size=config["score"]["size"],
     script:
         "../scripts/score_submission.py"

@@ -1,7 +1,6 @@
 rule manifest_train:
     input:
         data=get_data_input,
-        code=code("manifest"),
     output:
         "results/manifest/train.parquet",
     log:
@@ -13,11 +12,11 @@ rule manifest_train:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code("manifest"),
         side="train",
         data_dir=data_dir(),
         fingerprint=lambda wildcards: get_data_fingerprint("train"),
         on_bad_name=config["manifest"]["on_bad_name"],
-        partial_test=config["manifest"]["partial_test"],
     script:
         "../scripts/manifest.py"
 
@@ -25,7 +24,6 @@ rule manifest_train:
 rule manifest_test:
     input:
         data=get_data_input,
-        code=code("manifest"),
     output:
         "results/manifest/test.parquet",
     log:
@@ -37,6 +35,7 @@ rule manifest_test:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code("manifest"),
         side="test",
         data_dir=data_dir(),
         fingerprint=lambda wildcards: get_data_fingerprint("test"),

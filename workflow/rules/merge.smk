@@ -1,7 +1,6 @@
 rule merge:
     input:
         unpack(get_merge_input),
-        code=code("merge"),
     output:
         csv="results/submission.csv",
     log:
@@ -13,6 +12,7 @@ rule merge:
         mem_mb=4000,
         runtime=30,
     params:
+        code=code("merge"),
         model=config["submission_model"],
         shards=lambda wildcards: {
             m: get_shards("rle", m, "test") for m in submission_candidates()
@@ -24,7 +24,6 @@ rule merge:
 rule compress_submission:
     input:
         csv="results/submission.csv",
-        code=code("compress_submission"),
     output:
         "results/submission.csv.gz",
     log:
@@ -35,5 +34,7 @@ rule compress_submission:
     resources:
         mem_mb=500,
         runtime=10,
+    params:
+        code=code("compress_submission"),
     script:
         "../scripts/compress_submission.py"

@@ -2,7 +2,6 @@ rule predict:
     input:
         model="results/models/{model}/model.keras",
         manifest=get_items_table,
-        code=code("predict"),
     output:
         "results/predictions/{model}/{subset}/shard-{shard}.parquet",
     log:
@@ -14,6 +13,7 @@ rule predict:
         mem_mb=3000,
         runtime=240,
     params:
+        code=code("predict"),
         cfg=lookup(dpath="models/{model}", within=config),
         shards=lambda wildcards: SHARDS[wildcards.subset],
         batch_size=config["inference"]["batch_size"],

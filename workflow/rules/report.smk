@@ -1,7 +1,6 @@
 rule compare_models:
     input:
         metrics=expand("results/metrics/{model}.json", model=MODELS),
-        code=code("compare_models"),
     output:
         report(
             "results/report/models.csv",
@@ -17,6 +16,7 @@ rule compare_models:
         mem_mb=500,
         runtime=5,
     params:
+        code=code("compare_models"),
         models=MODELS,
     script:
         "../scripts/compare_models.py"
@@ -27,7 +27,6 @@ rule report_model:
         shards=lambda wildcards: get_shards("rle", wildcards.model, "val"),
         val="results/split/val.parquet",
         metrics="results/metrics/{model}.json",
-        code=code("report_model"),
     output:
         per_view=report(
             "results/report/{model}/dice_per_view.png",
@@ -56,6 +55,7 @@ rule report_model:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code("report_model"),
         gallery_size=config["report"]["gallery_size"],
     script:
         "../scripts/report_model.py"
@@ -65,7 +65,6 @@ rule cutouts:
     input:
         shards=lambda wildcards: get_shards("rle", wildcards.model, "test"),
         manifest="results/manifest/test.parquet",
-        code=code("cutouts"),
     output:
         cutouts=directory("results/cutouts/{model}"),
         composites=report(
@@ -84,6 +83,7 @@ rule cutouts:
         mem_mb=1500,
         runtime=10,
     params:
+        code=code("cutouts"),
         n_images=config["cutouts"]["n_images"],
         background=config["cutouts"]["background"],
     script:

@@ -1,7 +1,6 @@
 rule split:
     input:
         train="results/manifest/train.parquet",
-        code=code("split"),
     output:
         train="results/split/train.parquet",
         val="results/split/val.parquet",
@@ -14,6 +13,7 @@ rule split:
         mem_mb=1000,
         runtime=10,
     params:
+        code=code("split"),
         val_fraction=config["split"]["val_fraction"],
         seed=config["split"]["seed"],
     script:

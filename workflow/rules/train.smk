@@ -2,7 +2,6 @@ rule train:
     input:
         train="results/split/train.parquet",
         val="results/split/val.parquet",
-        code=code("train"),
     output:
         model="results/models/{model}/model.keras",
         training="results/models/{model}/training.json",
@@ -23,6 +22,7 @@ rule train:
         mem_mb=12000,
         runtime=600,
     params:
+        code=code("train"),
         cfg=lookup(dpath="models/{model}", within=config),
     script:
         "../scripts/train.py"

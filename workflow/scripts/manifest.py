@@ -9,6 +9,6 @@ write_manifest(
     snakemake.params.side,
     snakemake.output[0],
     on_bad_name=snakemake.params.on_bad_name,
-    partial_test=snakemake.params.partial_test,
+    partial_test=snakemake.params.get("partial_test", False),  # the test side's setting only
     threads=snakemake.threads,
 )

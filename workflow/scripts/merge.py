@@ -1,8 +1,7 @@
 """Rule merge: one validated submission CSV from the submission model's RLE shards."""
 
-from carmask.submission import read_choice
 from carmask.logs import setup
-from carmask.submission import merge_shards
+from carmask.submission import merge_shards, read_choice
 
 setup(snakemake.log[0])
 model = snakemake.params.model
