@@ -1,8 +1,14 @@
-"""Shared setup for the benchmarks: demo data (made once) and the real sample."""
+"""Shared setup for the benchmarks: demo data (made once) and the real sample.
+
+Baselines come from ``tests/reference.py`` (the same independent code the
+tests compare against), importable once this module has put the repository
+root on ``sys.path``.
+"""
 
 from __future__ import annotations
 
 import platform
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +16,8 @@ from pathlib import Path
 from carmask.demo import generate
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 DEMO = ROOT / "results" / "bench-demo"
 REAL = ROOT.parent / "shared" / "data" / "carvana-sample"
 

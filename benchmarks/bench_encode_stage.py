@@ -19,9 +19,10 @@ import pyarrow.parquet as pq
 import yaml
 
 from _common import ROOT, best_of, demo_folder, header, real_folder
-from carmask import encode, io, rle
+from carmask import encode, files
 from carmask.images import downscale_mask, load_mask, probs_to_mask
 from carmask.predictions import PREDICTIONS_SCHEMA, read_probabilities
+from tests.reference import kaggle_kernel_encode
 
 N_TEST = 100_064
 
@@ -40,14 +41,14 @@ def make_shard(masks: list[Path], size: tuple[int, int], copies: int, tmp: Path)
     table = pa.table([names, [size[0]] * len(names), [size[1]] * len(names), probs], schema=PREDICTIONS_SCHEMA)
     pq.write_table(table, pred, compression="zstd")
     items_path = tmp / "items.parquet"
-    io.write_parquet(pd.DataFrame(items), items_path)
+    files.write_parquet(pd.DataFrame(items), items_path)
     return pred, items_path
 
 
 def baseline_stage(pred: Path, items_path: Path, out: Path, threshold: float) -> None:
     items = pd.read_parquet(items_path)
     sizes = dict(zip(items["img"], zip(items["height"], items["width"])))
-    rows = [(img, rle.kaggle_kernel_encode(probs_to_mask(p, sizes[img], threshold).astype(np.uint8))) for img, p in read_probabilities(pred)]
+    rows = [(img, kaggle_kernel_encode(probs_to_mask(p, sizes[img], threshold).astype(np.uint8))) for img, p in read_probabilities(pred)]
     pd.DataFrame(rows, columns=["img", "rle_mask"]).to_parquet(out)
 
 

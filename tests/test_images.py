@@ -9,6 +9,8 @@ from PIL import Image
 
 from carmask import images
 
+from .reference import bilinear
+
 
 def test_load_image_draft_matches_size(tmp_path):
     rng = np.random.default_rng(0)
@@ -42,25 +44,26 @@ def test_load_mask_palette_gif(tmp_path):
 )
 def test_probs_to_mask_equals_full_bilinear(probs, size, threshold):
     """The block-skipping mask equals thresholding every interpolated pixel."""
-    ref = images.bilinear(probs, size)
+    ref = bilinear(probs, size)
     fast = images.probs_to_mask(probs, size, threshold)
     decided = np.abs(ref - 255 * threshold) > 1e-9  # exact ties are rounding noise
     assert fast.shape == size
     assert np.array_equal(fast[decided], (ref > 255 * threshold)[decided])
 
 
-def test_bilinear_matches_pillow():
+def test_reference_bilinear_matches_pillow():
+    # The reference the mask is tested against is the usual bilinear resize.
     rng = np.random.default_rng(1)
     probs = (rng.random((20, 30)) * 255).astype(np.uint8)
-    ours = images.bilinear(probs, (128, 191))
-    assert np.abs(ours - images.upsample(probs, (128, 191)).astype(float)).max() <= 1.0
+    pillow = np.asarray(Image.fromarray(probs).resize((191, 128), Image.BILINEAR), dtype=float)
+    assert np.abs(bilinear(probs, (128, 191)) - pillow).max() <= 1.0
 
 
-def test_upsample_is_bilinear_not_nearest():
+def test_probs_to_mask_interpolates_not_nearest():
+    # 0 and 255 side by side: a bilinear edge lands between them at the threshold's place.
     probs = np.array([[0, 255]], np.uint8)
-    up = images.upsample(probs, (1, 8))
-    assert len(np.unique(up)) > 2  # intermediate values: interpolated
-    assert up[0, 0] == 0 and up[0, -1] == 255
+    assert images.probs_to_mask(probs, (1, 8), 0.5).tolist() == [[False] * 4 + [True] * 4]
+    assert images.probs_to_mask(probs, (1, 8), 0.8).tolist() == [[False] * 5 + [True] * 3]
 
 
 def test_downscale_then_upsample_recovers_large_shape():

@@ -9,9 +9,11 @@ from PIL import Image
 
 from carmask import images, rle
 from carmask.encode import encode_shard
-from carmask.io import write_parquet
+from carmask.files import write_parquet
 from carmask.predict import shard_rows, write_probabilities
 from carmask.predictions import read_probabilities
+
+from .reference import bilinear
 
 CFG = {"input_height": 24, "input_width": 36, "channels": 3, "output_activation": "sigmoid"}
 
@@ -78,7 +80,7 @@ def test_encode_shard_full_size_and_decodes(tmp_path, photos):
     assert table["img"].tolist() == photos["img"].tolist()
     for (img, probs), code in zip(read_probabilities(tmp_path / "p.parquet"), table["rle_mask"]):
         mask = rle.decode(code, (96, 144))
-        ref = images.bilinear(probs, (96, 144))
+        ref = bilinear(probs, (96, 144))
         decided = np.abs(ref - 127.5) > 1e-9
         assert np.array_equal(mask[decided], (ref > 127.5)[decided])
 

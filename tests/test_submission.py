@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from carmask.io import write_parquet
+from carmask.files import write_parquet
 from carmask.submission import SubmissionError, gzip_file, merge_shards, read_submission, validate_submission
 
 EXPECTED = pd.DataFrame({"img": ["b.jpg", "a.jpg", "c.jpg"], "height": [2, 2, 2], "width": [3, 3, 3]})

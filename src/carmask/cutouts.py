@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageColor
 
-from carmask import io, rle
+from carmask import files, rle
 from carmask.images import load_image
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def make_cutouts(
     """Write cutouts and composites of the first ``n_images`` images by name."""
     items = pd.read_parquet(manifest_path).sort_values("img").head(n_images)
     codes = pd.concat([pd.read_parquet(p) for p in rle_paths]).set_index("img")["rle_mask"]
-    with io.atomic_dir(cutout_dir) as cut_tmp, io.atomic_dir(composite_dir) as comp_tmp:
+    with files.atomic_dir(cutout_dir) as cut_tmp, files.atomic_dir(composite_dir) as comp_tmp:
         for item in items.to_dict("records"):
             photo = load_image(item["image_path"])
             mask = rle.decode(codes[item["img"]], photo.shape[:2])

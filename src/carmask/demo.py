@@ -39,7 +39,7 @@ Determinism: every random choice comes from numpy generators spawned from
 one ``SeedSequence(seed)`` (one stream per car and per view), and Pillow's
 JPEG/GIF encoders are deterministic, so a rerun with the same arguments
 writes byte-identical files.
-Every file is written through :func:`carmask.io.atomic_path` and the CSVs come
+Every file is written through :func:`carmask.files.atomic_path` and the CSVs come
 last, so a killed run never leaves a half file under a final name, nor a CSV
 that lists photos which do not exist.
 """
@@ -58,7 +58,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from carmask import rle
-from carmask.io import atomic_path, write_text
+from carmask.files import atomic_path, write_text
 
 __all__ = ["generate"]
 

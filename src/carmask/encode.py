@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from carmask import io, rle
+from carmask import files, rle
 from carmask.images import probs_to_mask
 from carmask.logs import Progress
 from carmask.predictions import read_probabilities
@@ -46,7 +46,7 @@ def encode_shard(pred_path: str, items_path: str, out_path: str, threshold: floa
     sizes = dict(zip(items["img"], zip(items["height"].tolist(), items["width"].tolist())))
     total = pq.ParquetFile(pred_path).metadata.num_rows
     progress = Progress(total, "encoded", log)
-    with io.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, RLE_SCHEMA, compression="zstd") as writer:
+    with files.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, RLE_SCHEMA, compression="zstd") as writer:
         names: list[str] = []
         codes: list[str] = []
         for img, code in iter_rle(pred_path, sizes, threshold):

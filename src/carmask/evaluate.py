@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from carmask import io, rle
+from carmask import files, rle
 from carmask.images import load_mask
 from carmask.logs import Progress
 from carmask.metrics import ceiling_dice, dice
@@ -92,8 +92,8 @@ def evaluate_model(
     result["architecture"] = cfg["architecture"]
     result["training"] = json.loads(Path(training_path).read_text())
     result["predict_images_per_s"] = prediction_rate(prediction_paths)
-    io.write_json(result, out_json)
-    io.write_json(
+    files.write_json(result, out_json)
+    files.write_json(
         {
             "val_dice": result["dice_mean"],
             "val_dice_min": result["dice_min"],
@@ -145,9 +145,9 @@ def score_submission(submission: str | Path, truth: str | Path, size: tuple[int,
     if truth.is_dir():
         names = sorted(p.name for p in truth.iterdir() if p.suffix in (".gif", ".png"))
         imgs = [n.replace("_mask", "").rsplit(".", 1)[0] + ".jpg" for n in names]
-        files = {img: _mask_file(truth, img) for img in imgs}
-        sizes = {img: _mask_size(f) for img, f in files.items()}
-        truth_fn = lambda img: load_mask(files[img])  # noqa: E731
+        mask_files = {img: _mask_file(truth, img) for img in imgs}
+        sizes = {img: _mask_size(f) for img, f in mask_files.items()}
+        truth_fn = lambda img: load_mask(mask_files[img])  # noqa: E731
     else:
         table = pd.read_csv(truth, dtype=str, keep_default_na=False)
         imgs = table["img"].tolist()

@@ -82,14 +82,6 @@ def downscale_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return quantise(coverage)
 
 
-def upsample(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinearly resize ``uint8`` probabilities (h, w) to ``size`` = (H, W)."""
-    if probs.shape == tuple(size):
-        return probs
-    img = Image.fromarray(probs)
-    return np.asarray(img.resize((size[1], size[0]), Image.BILINEAR), dtype=np.uint8)
-
-
 def _axis_map(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear source index and weight of each output pixel along one axis.
 
@@ -102,25 +94,12 @@ def _axis_map(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
     return low, src - low
 
 
-def bilinear(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Float64 bilinear resize of ``probs`` (h, w) to ``size`` (H, W).
-
-    The definition :func:`probs_to_mask` computes; used as its reference.
-    """
-    h, w = probs.shape
-    y0, wy = _axis_map(size[0], h)
-    x0, wx = _axis_map(size[1], w)
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    p = probs.astype(np.float64)
-    top = p[y0][:, x0] * (1 - wx) + p[y0][:, x1] * wx
-    bottom = p[y1][:, x0] * (1 - wx) + p[y1][:, x1] * wx
-    return top * (1 - wy)[:, None] + bottom * wy[:, None]
-
-
 def probs_to_mask(probs: np.ndarray, size: tuple[int, int], threshold: float) -> np.ndarray:
     """Model-size ``uint8`` probabilities to a full-size bool mask.
 
-    The mask is ``bilinear(probs, size) / 255 > threshold``, computed without
+    The mask is the bilinear resize of ``probs`` to ``size`` (half-pixel
+    centres, edges clamped, as :func:`_axis_map`), divided by 255, above
+    ``threshold``; computed without
     interpolating every pixel: a bilinear value is a convex mix of the four
     model pixels around it, so where those four are all above (or all not
     above) the cut, the whole block of output pixels is decided at once.

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from carmask import io
+from carmask import files
 from carmask.layout import IMAGE_RE, MASK_SUFFIX, SIDES, is_ignored
 
 log = logging.getLogger(__name__)
@@ -322,4 +322,4 @@ def write_manifest(
         frame, _ = build_manifest(data_dir, on_bad_name, threads, partial_test=None, sides=SIDES)
     else:
         _, frame = build_manifest(data_dir, on_bad_name, threads, partial_test, sides=["test"])
-    io.write_parquet(frame, out_path)
+    files.write_parquet(frame, out_path)

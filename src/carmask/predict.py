@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from carmask import io, runtime
+from carmask import files, runtime
 from carmask.images import quantise
 from carmask.logs import Progress
 from carmask.predictions import PREDICTIONS_ROW_GROUP, PREDICTIONS_SCHEMA, RATE_KEY, record_batch
@@ -105,7 +105,7 @@ def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: di
     progress = Progress(len(names), "predicted", log)
     start_time = time.perf_counter()
     warm: tuple[int, float] | None = None
-    with io.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, PREDICTIONS_SCHEMA, compression="zstd") as writer:
+    with files.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, PREDICTIONS_SCHEMA, compression="zstd") as writer:
         start = 0
         pending: list[pa.RecordBatch] = []
         for probs in iter_probabilities(model, rows["image_path"].tolist(), cfg, batch_size, tta_flip):

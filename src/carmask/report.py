@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from carmask import io, rle
+from carmask import files, rle
 from carmask.images import load_image, load_mask
 
 MISSED = (230, 30, 30)  # car the model called background
@@ -45,7 +45,7 @@ def compare_models(metrics_paths: dict[str, str], out_csv: str) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows).sort_values("val_dice", ascending=False)
-    with io.atomic_path(out_csv) as tmp:
+    with files.atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table
 
@@ -70,7 +70,7 @@ def plot_dice_per_view(metrics_path: str, out_png: str) -> None:
     ax.set_title(f"{m['architecture']}: validation Dice per view (mean {m['dice_mean']:.4f})")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    with io.atomic_path(out_png) as tmp:
+    with files.atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
 
@@ -128,5 +128,5 @@ def gallery(
         ImageDraw.Draw(sheet).text((6, 7), legend, fill=(0, 0, 0))
         for i, tile in enumerate(tiles):
             sheet.paste(tile, ((i % cols) * tile_width, 26 + (i // cols) * height))
-        with io.atomic_path(out) as tmp:
+        with files.atomic_path(out) as tmp:
             sheet.save(tmp, format="PNG", optimize=True)

@@ -123,15 +123,3 @@ def decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
         np.add.at(flat, starts, 1)
         np.add.at(flat, starts + pairs[:, 1], -1)
     return np.cumsum(flat[:-1], dtype=np.int8).astype(bool).reshape(height, width)
-
-
-def kaggle_kernel_encode(mask: np.ndarray) -> str:
-    """The encoder most Carvana kernels used; kept as the benchmark baseline.
-
-    Flatten, pad with zeros, ``np.where`` on the difference, join.
-    """
-    pixels = mask.flatten()
-    pixels = np.concatenate([[0], pixels, [0]])
-    runs = np.where(pixels[1:] != pixels[:-1])[0] + 1
-    runs[1::2] -= runs[::2]
-    return " ".join(str(x) for x in runs)

@@ -19,7 +19,7 @@ import hashlib
 
 import pandas as pd
 
-from carmask import io
+from carmask import files
 
 
 def car_score(car: str, seed: int) -> float:
@@ -58,5 +58,5 @@ def split_by_car(
 def write_split(manifest_path: str, train_out: str, val_out: str, val_fraction: float, seed: int) -> None:
     """Read the train manifest, split it by car, write both sides atomically."""
     train, val = split_by_car(pd.read_parquet(manifest_path), val_fraction, seed)
-    io.write_parquet(train, train_out)
-    io.write_parquet(val, val_out)
+    files.write_parquet(train, train_out)
+    files.write_parquet(val, val_out)

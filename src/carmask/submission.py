@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from carmask import io, rle
+from carmask import files, rle
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 10
@@ -79,7 +79,7 @@ def merge_shards(shard_paths: Sequence[str], manifest_path: str, out_csv: str) -
     sub = pd.concat([pd.read_parquet(p) for p in shard_paths], ignore_index=True)
     validate_submission(sub, expected, source=f"merged shards for {out_csv}")
     sub = sub.set_index("img").loc[expected["img"]].reset_index()
-    with io.atomic_path(out_csv) as tmp:
+    with files.atomic_path(out_csv) as tmp:
         sub.to_csv(tmp, index=False)
     log.info("wrote %s: %d rows", out_csv, len(sub))
     return sub
@@ -97,7 +97,7 @@ def gzip_file(src: str, dst: str) -> None:
     (not the temporary file's) and the time 0, so the same CSV always gives
     the same archive.
     """
-    with io.atomic_path(dst) as tmp, open(tmp, "wb") as raw:
+    with files.atomic_path(dst) as tmp, open(tmp, "wb") as raw:
         with open(src, "rb") as fin, gzip.GzipFile(filename=Path(src).name, mode="wb", fileobj=raw, mtime=0) as fout:
             shutil.copyfileobj(fin, fout)
 
@@ -107,7 +107,7 @@ def choose_best(metrics_paths: dict[str, str], out_path: str) -> str:
     scores = {name: json.loads(Path(p).read_text())["dice_mean"] for name, p in metrics_paths.items()}
     best = max(sorted(scores), key=lambda name: scores[name])
     log.info("validation Dice by model: %s; best: %s", scores, best)
-    io.write_text(best + "\n", out_path)
+    files.write_text(best + "\n", out_path)
     return best
 
 

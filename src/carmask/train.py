@@ -11,7 +11,7 @@ threshold re-scores without retraining.
 
 from __future__ import annotations
 
-import io as stdio
+import io
 import logging
 import math
 import time
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carmask import io, runtime
+from carmask import files, runtime
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _plot_curves(history: pd.DataFrame, path: str, title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    with io.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
 
@@ -50,7 +50,7 @@ def _plot_curves(history: pd.DataFrame, path: str, title: str) -> None:
 def _summary_text(model, name: str, cfg: dict) -> str:
     from carmask.models import STUDY_PARAMETER_COUNTS, parameter_counts
 
-    buf = stdio.StringIO()
+    buf = io.StringIO()
     model.summary(print_fn=lambda line, **_: buf.write(line + "\n"), line_length=120)
     ours = parameter_counts(model)
     lines = [
@@ -150,11 +150,11 @@ def train_model(
     }
     log.info("%s: trained %d epochs in %.1f s", name, len(history), train_seconds)
 
-    with io.atomic_path(outputs["model"]) as tmp:
+    with files.atomic_path(outputs["model"]) as tmp:
         model.save(tmp)
-    with io.atomic_path(outputs["history"]) as tmp:
+    with files.atomic_path(outputs["history"]) as tmp:
         history.to_csv(tmp, index=False)
     _plot_curves(history, outputs["curves"], f"{name} ({cfg['architecture']}, {cfg['input_height']}x{cfg['input_width']})")
-    io.write_text(_summary_text(model, name, cfg), outputs["summary"])
-    io.write_json(facts, outputs["training"])
+    files.write_text(_summary_text(model, name, cfg), outputs["summary"])
+    files.write_json(facts, outputs["training"])
     return facts

@@ -1,7 +1,7 @@
 """Rule demo_data: generate the synthetic Kaggle-layout dataset."""
 
 from carmask.demo import generate
-from carmask.io import atomic_dir
+from carmask.files import atomic_dir
 from carmask.logs import setup
 
 setup(snakemake.log[0])

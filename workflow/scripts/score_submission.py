@@ -1,7 +1,7 @@
 """Rule score_submission: mean Dice of any submission CSV against ground truth."""
 
 from carmask.evaluate import score_submission
-from carmask.io import write_json
+from carmask.files import write_json
 from carmask.logs import setup
 
 setup(snakemake.log[0])

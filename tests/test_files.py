@@ -5,12 +5,12 @@ import stat
 
 import pytest
 
-from carmask import io
+from carmask import files
 
 
 def test_atomic_path_renames_on_success(tmp_path):
     target = tmp_path / "sub" / "out.txt"
-    with io.atomic_path(target) as tmp:
+    with files.atomic_path(target) as tmp:
         tmp.write_text("done")
         assert not target.exists()
     assert target.read_text() == "done"
@@ -23,7 +23,7 @@ def test_atomic_path_renames_on_success(tmp_path):
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.txt"
     with pytest.raises(RuntimeError):
-        with io.atomic_path(target) as tmp:
+        with files.atomic_path(target) as tmp:
             tmp.write_text("half")
             raise RuntimeError("killed")
     assert os.listdir(tmp_path) == []
@@ -32,10 +32,10 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 def test_atomic_dir(tmp_path):
     target = tmp_path / "folder"
     with pytest.raises(RuntimeError):
-        with io.atomic_dir(target) as tmp:
+        with files.atomic_dir(target) as tmp:
             (tmp / "a").write_text("x")
             raise RuntimeError("killed")
     assert os.listdir(tmp_path) == []
-    with io.atomic_dir(target) as tmp:
+    with files.atomic_dir(target) as tmp:
         (tmp / "a").write_text("x")
     assert (target / "a").read_text() == "x"
