@@ -262,3 +262,15 @@ def test_imagenet_weights_placed_where_the_message_says_are_used(tmp_path, monke
 
     expected = stand_in.get_layer("block_13_expand").weights[0].numpy()
     np.testing.assert_array_equal(model.get_layer("encoder").get_layer("block_13_expand").weights[0].numpy(), expected)
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_bn_momentum_reaches_every_batchnorm_layer_nested_ones_too(architecture):
+    def batchnorms(layer):
+        found = [layer] if isinstance(layer, keras.layers.BatchNormalization) else []
+        for inner in getattr(layer, "layers", []):
+            found += batchnorms(inner)
+        return found
+
+    layers = batchnorms(build_model(tiny_cfg(architecture, bn_momentum=0.7)))
+    assert layers and {layer.momentum for layer in layers} == {0.7}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,12 +13,19 @@ def setup(log_path: str | Path | None = None, level: int = logging.INFO) -> logg
     """Send log records, stdout and stderr (TensorFlow's, Keras' epoch lines) to ``log_path``.
 
     Snakemake keeps a job's log file; sending both streams there means the
-    training progress and a crash traceback land beside our own progress lines.
+    training progress and a crash traceback land beside our own progress lines
+    (and Snakemake shows the log of a failed job). The process's file
+    descriptors 1 and 2 are redirected too, not only Python's streams:
+    TensorFlow's C++ start-up notices (oneDNN, CPU features, absl) write to
+    them directly, and would otherwise fill the terminal between Snakemake's
+    own lines. Call it once per job process, first thing.
     """
     handlers: list[logging.Handler] = []
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         stream = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the job
+        for fd in (1, 2):
+            os.dup2(stream.fileno(), fd)
         sys.stderr = sys.stdout = stream
         handlers.append(logging.StreamHandler(stream))
     else:

@@ -222,7 +222,7 @@ def load_encoder_weights(encoder: keras.Model, path: str | os.PathLike[str]) -> 
 # --------------------------------------------------------------------------
 
 
-def upsample(filters: int, size: int, name: str) -> keras.Sequential:
+def pix2pix_upsample(filters: int, size: int, name: str) -> keras.Sequential:
     """The pix2pix decoder block: doubles the resolution.
 
     Conv2DTranspose (stride 2, 'same', N(0, 0.02) init, no bias: BatchNorm's
@@ -315,7 +315,7 @@ def _pix2pix_unet(
     encoder.trainable = not freeze_encoder
     *skip_outputs, x = encoder(x)
     for stage, (filters, skip) in enumerate(zip(decoder_filters, reversed(skip_outputs)), start=1):
-        x = upsample(int(filters), 3, name=f"decoder_stage{stage}")(x)
+        x = pix2pix_upsample(int(filters), 3, name=f"decoder_stage{stage}")(x)
         x = keras.layers.Concatenate(name=f"decoder_stage{stage}_concat")([x, skip])
     x = keras.layers.Conv2DTranspose(
         output_channels, 3, strides=2, padding="same", activation=activation, name="output_conv"
@@ -507,9 +507,11 @@ def set_bn_momentum(model: keras.Model, momentum: float) -> None:
     their initial values, so the model predicts well in training mode and
     garbage in inference mode; 0.9 converges within ~50 steps.
     """
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = momentum
+        elif hasattr(layer, "layers"):  # a nested model: the encoder, a decoder block
+            set_bn_momentum(layer, momentum)
 
 
 def parameter_counts(model: keras.Model) -> dict[str, int]:

@@ -28,5 +28,6 @@ def snakemake(
 def finished_run(tmp_path_factory) -> Path:
     """One complete tiny run, shared by the tests that only read its results."""
     workdir = copy_workflow(tmp_path_factory.mktemp("run"))
-    snakemake(workdir)
+    proc = snakemake(workdir)
+    (workdir / "snakemake.out").write_text(proc.stdout + proc.stderr)  # what the terminal showed
     return workdir

@@ -103,3 +103,13 @@ def test_lost_shard_recomputes_only_that_shard(finished_run, tmp_path):
         (work / "results" / rel).unlink()
     jobs = planned_jobs(snakemake(work, "-n"))
     assert jobs == {"predict": 1, "encode": 1, "merge": 1, "cutouts": 1, "all": 1}
+
+
+def test_tensorflow_notices_stay_in_the_job_logs(finished_run):
+    # The terminal shows Snakemake's progress; TensorFlow's start-up notices
+    # (written by native code straight to the process's stderr) go to the logs.
+    terminal = (finished_run / "snakemake.out").read_text()
+    assert "Finished job" in terminal or "steps (100%) done" in terminal
+    for notice in ("oneDNN", "absl::InitializeLog", "cpu_feature_guard"):
+        assert notice not in terminal
+    assert "oneDNN" in (finished_run / "logs/train/unet.log").read_text()
