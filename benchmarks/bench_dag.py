@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,7 @@ import pandas as pd
 import yaml
 
 from _common import REAL, ROOT, OtherLoad, demo_folder, header, wait_for_idle
+from tests.snakemake_runs import copy_workflow, planned_jobs
 
 N_CARS, VIEWS = 6_254, 16
 TARGET_S = 15.0
@@ -69,15 +68,6 @@ def make_folder(folder: Path, names: list[str], demo: Path) -> None:
     pd.DataFrame({"img": names, "rle_mask": "1 1"}).to_csv(folder / "sample_submission.csv", index=False)
 
 
-def copy_workflow(dest: Path) -> None:
-    dest.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", ".snakemake")
-    shutil.copy2(ROOT / "Snakefile", dest / "Snakefile")
-    shutil.copy2(ROOT / "config.yaml", dest / "config.yaml")
-    for sub in ("workflow", "envs"):
-        shutil.copytree(ROOT / sub, dest / sub, ignore=ignore)
-
-
 def dry_run(wf: Path, folder: Path, extra_configfile: Path | None = None) -> tuple[float, dict[str, int]]:
     """Wall time of one `snakemake -n results/submission.csv` and its job counts per rule."""
     cmd = [str(SNAKEMAKE), "-n", "results/submission.csv"]
@@ -89,18 +79,9 @@ def dry_run(wf: Path, folder: Path, extra_configfile: Path | None = None) -> tup
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    text = proc.stdout + proc.stderr
-    counts: dict[str, int] = {}
-    stats = text.split("Job stats:", 1)[-1]
-    for line in stats.splitlines()[3:]:
-        m = re.match(r"^(\S+)\s+(\d+)\s*$", line)
-        if not m:
-            if counts:
-                break
-            continue
-        counts[m[1]] = int(m[2])
-    if "total" not in counts:
-        raise RuntimeError(f"no job stats in the dry run's output:\n{text[-3000:]}")
+    counts = planned_jobs(proc)
+    if not counts:
+        raise RuntimeError(f"no job stats in the dry run's output:\n{(proc.stdout + proc.stderr)[-3000:]}")
     return elapsed, counts
 
 
@@ -113,8 +94,8 @@ def timed_dry_runs(wf: Path, folder: Path, repeat: int, extra: Path | None = Non
 
 
 def describe(counts: dict[str, int]) -> str:
-    keys = ["predict", "encode", "train", "manifest"]
-    return f"{counts['total']} jobs (" + ", ".join(f"{k} {counts.get(k, 0)}" for k in keys) + ")"
+    keys = ["predict", "encode", "train", "manifest_train", "manifest_test"]
+    return f"{sum(counts.values())} jobs (" + ", ".join(f"{k} {counts.get(k, 0)}" for k in keys) + ")"
 
 
 def main() -> None:
@@ -161,7 +142,7 @@ def main() -> None:
                   f"  {min(dbl_t) / min(small_t):.2f}x baseline")
             same = big_c == small_c
             print(f"  jobs planned for {len(names):,} photos vs 48: {'identical' if same else 'DIFFERENT'}; "
-                  f"doubling shards adds {dbl_c['total'] - big_c['total']} jobs "
+                  f"doubling shards adds {sum(dbl_c.values()) - sum(big_c.values())} jobs "
                   f"(predict and encode: one per test shard + one for the validation split)")
 
             if not args.no_manifest:
