@@ -50,9 +50,9 @@ def cfg(**overrides) -> dict:
 
 
 def run(split, tmp_path, **overrides) -> tuple[dict, pd.DataFrame]:
-    outputs = {key: str(tmp_path / name) for key, name in FILES.items()}
-    facts = train_model("tiny", split["train"], split["val"], cfg(**overrides), outputs)
-    return facts, pd.read_csv(outputs["history"])
+    paths = {f"{key}_path": str(tmp_path / name) for key, name in FILES.items()}
+    facts = train_model("tiny", split["train"], split["val"], cfg(**overrides), **paths)
+    return facts, pd.read_csv(paths["history_path"])
 
 
 def test_cosine_anneals_to_one_percent_over_the_epochs(split, tmp_path):

@@ -102,12 +102,20 @@ def train_model(
     train_path: str,
     val_path: str,
     cfg: dict,
-    outputs: dict[str, str],
+    *,
+    model_path: str,
+    training_path: str,
+    history_path: str,
+    curves_path: str,
+    summary_path: str,
     threads: int = 1,
 ) -> dict:
-    """Train ``name`` per ``cfg`` and write the files in ``outputs``.
+    """Train ``name`` per ``cfg`` on the split's parquet files and write its five files.
 
-    ``outputs`` keys: model, training, history, curves, summary.
+    ``model_path`` the ``.keras`` model, ``training_path`` the facts (JSON,
+    also returned), ``history_path`` the per-epoch history (CSV),
+    ``curves_path`` its plot (PNG) and ``summary_path`` the layer table with
+    the parameter counts beside the study's.
     """
     runtime.configure(threads, seed=int(cfg["seed"]))
     from carmask.data import training_dataset
@@ -150,11 +158,11 @@ def train_model(
     }
     log.info("%s: trained %d epochs in %.1f s", name, len(history), train_seconds)
 
-    with files.atomic_path(outputs["model"]) as tmp:
+    with files.atomic_path(model_path) as tmp:
         model.save(tmp)
-    with files.atomic_path(outputs["history"]) as tmp:
+    with files.atomic_path(history_path) as tmp:
         history.to_csv(tmp, index=False)
-    _plot_curves(history, outputs["curves"], f"{name} ({cfg['architecture']}, {cfg['input_height']}x{cfg['input_width']})")
-    files.write_text(_summary_text(model, name, cfg), outputs["summary"])
-    files.write_json(facts, outputs["training"])
+    _plot_curves(history, curves_path, f"{name} ({cfg['architecture']}, {cfg['input_height']}x{cfg['input_width']})")
+    files.write_text(_summary_text(model, name, cfg), summary_path)
+    files.write_json(facts, training_path)
     return facts

@@ -9,6 +9,10 @@ train_model(
     snakemake.input.train,
     snakemake.input.val,
     cfg=dict(snakemake.params.cfg),
-    outputs=dict(snakemake.output.items()),
+    model_path=snakemake.output.model,
+    training_path=snakemake.output.training,
+    history_path=snakemake.output.history,
+    curves_path=snakemake.output.curves,
+    summary_path=snakemake.output.summary,
     threads=snakemake.threads,
 )
