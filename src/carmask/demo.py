@@ -384,32 +384,81 @@ def _round_profile(profile: np.ndarray, cuts: Sequence[float]) -> np.ndarray:
     return np.array(out)
 
 
-def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car:
-    """Draw one car's proportions and metadata, and build its 3-D parts."""
+@dataclass
+class _Frame:
+    """One car's proportions along its length (x), across (y) and up (z), in metres."""
+
+    style: _Style
+    length: float
+    width: float
+    belt: float
+    roof: float
+    clearance: float
+    wheel_r: float
+    hood_drop: float
+    x_cf: float = 0.0  # cabin front and rear on the body top
+    x_cr: float = 0.0
+    deck_drop: float = 0.0
+    x_wf: float = 0.0  # wheel centres
+    x_wr: float = 0.0
+
+
+@dataclass
+class _Paints:
+    """The materials of one car."""
+
+    paint: _Material
+    paint_floor: _Material
+    glass: _Material
+    tyre: _Material
+    rim: _Material
+    dark: _Material
+
+
+_BLACK: _Colour = (0.0, 0.0, 0.0)
+_WHITE: _Colour = (252.0, 252.0, 252.0)
+
+
+def _draw_frame(rng: np.random.Generator) -> _Frame:
+    """A body style and the proportions drawn from its ranges."""
     style = _STYLES[int(rng.integers(len(_STYLES)))]
     length, width = _u(rng, style.length), _u(rng, style.width)
     belt, roof = _u(rng, style.belt), _u(rng, style.roof)
     c, r = _u(rng, style.clearance), _u(rng, style.wheel_r)
-    xf, xr = length / 2, -length / 2
-    hood_drop = _u(rng, style.hood_drop)
+    return _Frame(style, length, width, belt, roof, c, r, hood_drop=_u(rng, style.hood_drop))
 
+
+def _draw_paints(rng: np.random.Generator, paint_rgb: _Colour) -> _Paints:
+    """The car's paint (varied a little), glass, tyres, rims and trim."""
     base = np.array(paint_rgb) + rng.uniform(-4, 4, 3)
     paint = _Material(tuple(np.clip(base, 0, 255)), _u(rng, (0.07, 0.15)))
-    paint_floor = _Material(paint.rgb, min(paint.refl + 0.12, 0.4), "floor")
     tinted = rng.random() < 0.5
     glass = _Material((18.0, 20.0, 24.0) if tinted else (26.0, 31.0, 37.0), _u(rng, (0.14, 0.26)))
-    tyre = _Material((27.0, 27.0, 29.0), 0.03)
     rim = _Material((176.0, 179.0, 184.0) if rng.random() < 0.7 else (60.0, 61.0, 66.0), 0.2)
-    dark = _Material((26.0, 26.0, 28.0), 0.08)
-    black = (0.0, 0.0, 0.0)
-    white = (252.0, 252.0, 252.0)
+    return _Paints(
+        paint=paint,
+        paint_floor=_Material(paint.rgb, min(paint.refl + 0.12, 0.4), "floor"),
+        glass=glass,
+        tyre=_Material((27.0, 27.0, 29.0), 0.03),
+        rim=rim,
+        dark=_Material((26.0, 26.0, 28.0), 0.08),
+    )
 
+
+def _build_body(rng: np.random.Generator, f: _Frame, mats: _Paints) -> tuple[_Part, dict[str, np.ndarray], np.ndarray]:
+    """The lower body: a rounded side profile swept across the car.
+
+    Returns the part, its named side quads (for decals) and the outer side's
+    x-z outline; sets the frame's cabin and wheel positions on the way.
+    """
+    style, length, belt, c = f.style, f.length, f.belt, f.clearance
+    xf, xr = length / 2, -length / 2
     # Side profile of the lower body, counter-clockwise in x-z.
-    x_cf = xf - _u(rng, style.hood) * length
-    x_cr = xr + _u(rng, style.deck) * length
-    deck_drop = _u(rng, (0.02, 0.05))
-    x_wf = xf - _u(rng, style.overhang_f) * length  # wheel centres
-    x_wr = xr + _u(rng, style.overhang_r) * length
+    f.x_cf = xf - _u(rng, style.hood) * length
+    f.x_cr = xr + _u(rng, style.deck) * length
+    f.deck_drop = _u(rng, (0.02, 0.05))
+    f.x_wf = xf - _u(rng, style.overhang_f) * length
+    f.x_wr = xr + _u(rng, style.overhang_r) * length
     # The bumpers' undersides rise from the sills (approach/departure angles),
     # which is what lets the tyres show under them at front and back views.
     # With the bumper's bottom corner at (beta * overhang, alpha * nose), the
@@ -418,15 +467,15 @@ def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car
     nose = (belt - c) * _u(rng, (0.30, 0.42))
     tail = (belt - c) * _u(rng, (0.35, 0.50))
     corners = np.array([
-        [xf - (xf - x_wf) * _u(rng, (0.15, 0.35)), c + nose * _u(rng, (0.3, 0.55))],
+        [xf - (xf - f.x_wf) * _u(rng, (0.15, 0.35)), c + nose * _u(rng, (0.3, 0.55))],
         [xf, c + nose],
-        [xf - _u(rng, (0.04, 0.10)), belt - hood_drop],
-        [x_cf, belt],
-        [xr + _u(rng, (0.04, 0.10)), belt - deck_drop],
+        [xf - _u(rng, (0.04, 0.10)), belt - f.hood_drop],
+        [f.x_cf, belt],
+        [xr + _u(rng, (0.04, 0.10)), belt - f.deck_drop],
         [xr, c + tail],
-        [xr + (x_wr - xr) * _u(rng, (0.15, 0.35)), c + tail * _u(rng, (0.3, 0.55))],
-        [x_wr, c],
-        [x_wf, c],
+        [xr + (f.x_wr - xr) * _u(rng, (0.15, 0.35)), c + tail * _u(rng, (0.3, 0.55))],
+        [f.x_wr, c],
+        [f.x_wf, c],
     ])
     edge_names = ["lower_front", "fascia", "hood", "top", "rear_fascia", "rear_lower",
                   "rear_under", "under", "front_under"]
@@ -441,24 +490,26 @@ def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car
     centre = np.array([0.0, zc])
     # Four slices across the car: the outer two shrunk (homothety about the
     # profile's middle keeps every quad planar), which rounds the body in plan.
-    slices = [(-width / 2, shrink), (-width / 2 + chamfer, 1.0), (width / 2 - chamfer, 1.0), (width / 2, shrink)]
+    w = f.width
+    slices = [(-w / 2, shrink), (-w / 2 + chamfer, 1.0), (w / 2 - chamfer, 1.0), (w / 2, shrink)]
     verts = np.vstack([_on_side(centre + s * (profile - centre), y) for y, s in slices])
     cap = centre + shrink * (profile - centre)
 
-    faces = [_Face(np.arange(m), paint, key="cap-"), _Face(np.arange(3 * m, 4 * m), paint, key="cap+")]
+    faces = [_Face(np.arange(m), mats.paint, key="cap-"), _Face(np.arange(3 * m, 4 * m), mats.paint, key="cap+")]
     quads: dict[str, np.ndarray] = {}
     for i in range(3):
         for j in range(m):
             idx = np.array([i * m + j, (i + 1) * m + j, (i + 1) * m + (j + 1) % m, i * m + (j + 1) % m])
             key = names[j] if i == 1 else "chamfer"
-            mat = dark if names[j].endswith("under") else paint
+            mat = mats.dark if names[j].endswith("under") else mats.paint
             faces.append(_Face(idx, mat, key=key))
             if i == 1 and key != "corner":
                 quads[key] = verts[idx]
-    body = _Part(verts, faces)
-    by_key = {f.key: f for f in body.faces if f.key not in ("chamfer", "corner")}
+    return _Part(verts, faces), quads, cap
 
-    # Front and rear details, in face coordinates (s across the car, t along the edge).
+
+def _add_front_and_rear(by_key: dict[str, _Face], quads: dict[str, np.ndarray], dark: _Material) -> None:
+    """Lights, grille, plates, intake and diffuser, in face coordinates (s across, t along the edge)."""
     head = _Material((206.0, 211.0, 216.0), 0.35)
     tail_light = _Material((152.0, 18.0, 24.0), 0.2)
     plate = _Material((232.0, 232.0, 226.0), 0.1)
@@ -467,8 +518,8 @@ def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car
     by_key["fascia"].decals = [
         _Decal(_quad_points(fq, [(0.03, 0.58), (0.27, 0.52), (0.25, 0.88), (0.03, 0.92)]), head),
         _Decal(_quad_points(fq, [(0.97, 0.58), (0.73, 0.52), (0.75, 0.88), (0.97, 0.92)]), head),
-        _Decal(_quad_points(fq, [(0.06, 0.72), (0.12, 0.70), (0.12, 0.8), (0.06, 0.82)]), tint=white, alpha=0.9),
-        _Decal(_quad_points(fq, [(0.94, 0.72), (0.88, 0.70), (0.88, 0.8), (0.94, 0.82)]), tint=white, alpha=0.9),
+        _Decal(_quad_points(fq, [(0.06, 0.72), (0.12, 0.70), (0.12, 0.8), (0.06, 0.82)]), tint=_WHITE, alpha=0.9),
+        _Decal(_quad_points(fq, [(0.94, 0.72), (0.88, 0.70), (0.88, 0.8), (0.94, 0.82)]), tint=_WHITE, alpha=0.9),
         _Decal(_quad_points(fq, _rect_st(0.29, 0.71, 0.30, 0.80)), chrome),
         _Decal(_quad_points(fq, _rect_st(0.31, 0.69, 0.33, 0.77)), dark),
         _Decal(_quad_points(fq, _rect_st(0.41, 0.59, 0.04, 0.26)), plate),
@@ -486,53 +537,67 @@ def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car
         _Decal(_quad_points(quads["rear_lower"], _rect_st(0.1, 0.9, 0.3, 0.85)), dark),  # diffuser
     ]
 
-    # Wheels, inset from the body side.
+
+def _build_wheels(rng: np.random.Generator, f: _Frame, mats: _Paints) -> list[_Part]:
+    """Four wheels, inset from the body side."""
     tyre_w = _u(rng, (0.20, 0.26))
     spokes = int(rng.integers(5, 8))
     wheels = []
     for sign in (-1.0, 1.0):
-        y_out = sign * (width / 2 - 0.025)
-        for xw in (x_wf, x_wr):
-            wheels.append(_wheel(xw, y_out, y_out - sign * tyre_w, r, spokes, rim, tyre))
+        y_out = sign * (f.width / 2 - 0.025)
+        for xw in (f.x_wf, f.x_wr):
+            wheels.append(_wheel(xw, y_out, y_out - sign * tyre_w, f.wheel_r, spokes, mats.rim, mats.tyre))
+    return wheels
 
-    # Body sides: floor reflection below a "horizon", seams, handles, arches.
+
+def _add_body_sides(rng: np.random.Generator, by_key: dict[str, _Face], f: _Frame, mats: _Paints, cap: np.ndarray) -> float:
+    """Floor reflection below a "horizon", seams, handles and arches on both sides; returns the B-pillar's x."""
+    c, r, belt = f.clearance, f.wheel_r, f.belt
     z_ref = c + (belt - c) * _u(rng, (0.38, 0.55))
     cap_top = float(cap[:, 1].max())
-    x_b = x_cf + (x_cr - x_cf) * _u(rng, (0.42, 0.5))
-    seams = (x_cf - 0.06, x_b, x_wr + r + 0.08)  # front door, B-pillar, rear door
+    x_b = f.x_cf + (f.x_cr - f.x_cf) * _u(rng, (0.42, 0.5))
+    seams = (f.x_cf - 0.06, x_b, f.x_wr + r + 0.08)  # front door, B-pillar, rear door
     for sign, key in ((-1.0, "cap-"), (1.0, "cap+")):
-        y = sign * width / 2
+        y = sign * f.width / 2
         decals = [
-            _Decal(_on_side(_clip_halfplane(cap, 0, 1, z_ref), y), paint_floor),
-            _Decal(_on_side(_clip_halfplane(cap, 0, -1, -(cap_top - 0.07)), y), tint=white, alpha=0.12),
-            _Decal(_on_side(_clip_halfplane(cap, 0, 1, c + 0.07), y), tint=black, alpha=0.45),
+            _Decal(_on_side(_clip_halfplane(cap, 0, 1, z_ref), y), mats.paint_floor),
+            _Decal(_on_side(_clip_halfplane(cap, 0, -1, -(cap_top - 0.07)), y), tint=_WHITE, alpha=0.12),
+            _Decal(_on_side(_clip_halfplane(cap, 0, 1, c + 0.07), y), tint=_BLACK, alpha=0.45),
         ]
         for xs in seams:
             seam = np.array([[xs - 0.006, c + 0.07], [xs + 0.006, c + 0.07],
                              [xs + 0.006, belt - 0.04], [xs - 0.006, belt - 0.04]])
-            decals.append(_Decal(_on_side(_clip_convex(seam, cap), y), tint=black, alpha=0.5))
-        for xh in (x_b + 0.12, x_cf - 0.2):  # door handles
+            decals.append(_Decal(_on_side(_clip_convex(seam, cap), y), tint=_BLACK, alpha=0.5))
+        for xh in (x_b + 0.12, f.x_cf - 0.2):  # door handles
             handle = np.array([[xh - 0.13, belt - 0.15], [xh, belt - 0.15],
                                [xh, belt - 0.12], [xh - 0.13, belt - 0.12]])
-            decals.append(_Decal(_on_side(handle, y), tint=black, alpha=0.35))
-        for xw in (x_wf, x_wr):
+            decals.append(_Decal(_on_side(handle, y), tint=_BLACK, alpha=0.35))
+        for xw in (f.x_wf, f.x_wr):
             arch = _clip_convex(_disc_xz(xw, r, r + 0.05, 24), cap)
             decals.append(_Decal(_on_side(arch, y), _Material((16.0, 16.0, 18.0), 0.02)))
         by_key[key].decals = decals
+    return x_b
 
-    # Cabin (greenhouse): a frustum on the body, narrower at the roof.
-    zb = belt - deck_drop - 0.01
-    wb = width / 2 - _u(rng, (0.05, 0.09))
+
+def _build_cabin(rng: np.random.Generator, f: _Frame, mats: _Paints, x_b: float) -> tuple[_Part, np.ndarray, float]:
+    """The greenhouse: a frustum on the body, narrower at the roof, with its windows.
+
+    Returns the part, its vertices and the half-width at its base.
+    """
+    style, length, roof = f.style, f.length, f.roof
+    zb = f.belt - f.deck_drop - 0.01
+    wb = f.width / 2 - _u(rng, (0.05, 0.09))
     wt = wb - _u(rng, (0.12, 0.18))
-    x_rf = x_cf - _u(rng, style.windshield)
-    x_rr = x_cr + _u(rng, style.rear_glass)
+    x_rf = f.x_cf - _u(rng, style.windshield)
+    x_rr = f.x_cr + _u(rng, style.rear_glass)
     if x_rf - x_rr < 0.25 * length:  # keep a roof of plausible length
         mid, half = (x_rf + x_rr) / 2, 0.125 * length
-        x_rf, x_rr = min(mid + half, x_cf - 0.3), max(mid - half, x_cr + 0.1)
+        x_rf, x_rr = min(mid + half, f.x_cf - 0.3), max(mid - half, f.x_cr + 0.1)
     cv = np.array([
-        [x_cf, -wb, zb], [x_cf, wb, zb], [x_cr, wb, zb], [x_cr, -wb, zb],
+        [f.x_cf, -wb, zb], [f.x_cf, wb, zb], [f.x_cr, wb, zb], [f.x_cr, -wb, zb],
         [x_rf, -wt, roof], [x_rf, wt, roof], [x_rr, wt, roof], [x_rr, -wt, roof],
     ])
+    paint, glass = mats.paint, mats.glass
     cabin = _Part(cv, [
         _Face(np.array([0, 1, 2, 3]), paint),
         _Face(np.array([4, 5, 6, 7]), paint, key="roof"),
@@ -541,13 +606,11 @@ def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car
         _Face(np.array([1, 2, 6, 5]), paint, key="side+"),
         _Face(np.array([3, 0, 4, 7]), paint, key="side-"),
     ])
-    ws_quad = cv[[0, 1, 5, 4]]
-    rear_quad = cv[[3, 2, 6, 7]]
-    cab = {f.key: f for f in cabin.faces}
-    cab["windshield"].decals = [_Decal(_quad_points(ws_quad, _rect_st(0.035, 0.965, 0.03, 0.95)), glass)]
+    cab = {face.key: face for face in cabin.faces}
+    cab["windshield"].decals = [_Decal(_quad_points(cv[[0, 1, 5, 4]], _rect_st(0.035, 0.965, 0.03, 0.95)), glass)]
     rear_t0 = 0.06 if style.name == "sedan" else 0.2
-    cab["rear"].decals = [_Decal(_quad_points(rear_quad, _rect_st(0.06, 0.94, rear_t0, 0.93)), glass)]
-    u_b = (x_cf - x_b) / (x_cf - x_cr)
+    cab["rear"].decals = [_Decal(_quad_points(cv[[3, 2, 6, 7]], _rect_st(0.06, 0.94, rear_t0, 0.93)), glass)]
+    u_b = (f.x_cf - x_b) / (f.x_cf - f.x_cr)
     splits = [0.04, u_b - 0.03, u_b + 0.03, 0.96]
     if style.windows == 3:
         u_c = u_b + (0.96 - u_b) * 0.62
@@ -557,17 +620,24 @@ def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car
             _Decal(_quad_points(quad, _rect_st(splits[i], splits[i + 1], 0.07, 0.9)), glass)
             for i in range(0, len(splits), 2)
         ]
+    return cabin, cv, wb
 
-    # Mirrors stick out past the body from the A-pillar, just above the sill.
-    xm = x_cf - (belt + 0.09 - zb) / (roof - zb) * (x_cf - x_rf) + 0.02
-    mirror_paint = paint if rng.random() < 0.7 else dark
-    mirrors = [
+
+def _build_mirrors(rng: np.random.Generator, f: _Frame, mats: _Paints, cv: np.ndarray, wb: float) -> list[_Part]:
+    """Mirrors stick out past the body from the A-pillar, just above the sill."""
+    belt, zb, x_rf = f.belt, cv[0, 2], cv[4, 0]
+    xm = f.x_cf - (belt + 0.09 - zb) / (f.roof - zb) * (f.x_cf - x_rf) + 0.02
+    mirror_paint = mats.paint if rng.random() < 0.7 else mats.dark
+    return [
         _box(xm - 0.06, xm + 0.06, -wb - 0.21, -wb + 0.03, belt + 0.03, belt + 0.15, mirror_paint),
         _box(xm - 0.06, xm + 0.06, wb - 0.03, wb + 0.21, belt + 0.03, belt + 0.15, mirror_paint),
     ]
 
+
+def _draw_metadata(rng: np.random.Generator, style: _Style, car_id: str) -> dict[str, str]:
+    """A row of Kaggle's metadata.csv for the car: year, make, model, trims."""
     make, model, trims = style.models[int(rng.integers(len(style.models)))]
-    metadata = {
+    return {
         "id": car_id,
         "year": str(int(rng.integers(2004, 2018))),
         "make": make,
@@ -575,12 +645,30 @@ def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car
         "trim1": trims[int(rng.integers(len(trims)))],
         "trim2": _TRIM2[int(rng.integers(len(_TRIM2)))],
     }
+
+
+def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car:
+    """Draw one car's proportions and metadata, and build its 3-D parts.
+
+    Part by part, always in this order: the draws from ``rng`` happen in a
+    fixed sequence, which is what makes the same seed give the same car.
+    """
+    f = _draw_frame(rng)
+    mats = _draw_paints(rng, paint_rgb)
+    body, quads, cap = _build_body(rng, f, mats)
+    by_key = {face.key: face for face in body.faces if face.key not in ("chamfer", "corner")}
+    _add_front_and_rear(by_key, quads, mats.dark)
+    wheels = _build_wheels(rng, f, mats)
+    x_b = _add_body_sides(rng, by_key, f, mats, cap)
+    cabin, cv, wb = _build_cabin(rng, f, mats, x_b)
+    mirrors = _build_mirrors(rng, f, mats, cv, wb)
+    metadata = _draw_metadata(rng, f.style, car_id)
     return _Car(
-        car_id=car_id, style=style, paint=paint, length=length, width=width, belt=belt,
-        clearance=c, wheel_r=r, body=body, cabin=cabin, wheels=wheels, mirrors=mirrors,
+        car_id=car_id, style=f.style, paint=mats.paint, length=f.length, width=f.width, belt=f.belt,
+        clearance=f.clearance, wheel_r=f.wheel_r, body=body, cabin=cabin, wheels=wheels, mirrors=mirrors,
         cap_profile=cap, hood_quad=quads["hood"][[0, 1, 2, 3]], roof_quad=cv[[4, 5, 6, 7]],
-        windshield_quad=ws_quad, rear_quad=rear_quad,
-        streak_z=c + (belt - c) * _u(rng, (0.62, 0.82)), streak_h=_u(rng, (0.03, 0.06)),
+        windshield_quad=cv[[0, 1, 5, 4]], rear_quad=cv[[3, 2, 6, 7]],
+        streak_z=f.clearance + (f.belt - f.clearance) * _u(rng, (0.62, 0.82)), streak_h=_u(rng, (0.03, 0.06)),
         phase=_u(rng, (0, 2 * np.pi)), metadata=metadata,
     )
 
