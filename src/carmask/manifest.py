@@ -64,7 +64,7 @@ def _list_files(folder: Path) -> list[str]:
 
 
 def _check_jpeg(path: Path) -> tuple[int, int] | str:
-    """Return (width, height) of a readable JPEG, or why it is unreadable.
+    """Return (height, width) of a readable JPEG, or why it is unreadable.
 
     Reading the header is cheap; a file whose end-of-image marker is missing
     (a partial download) is decoded fully to tell truncation from harmless
@@ -74,7 +74,7 @@ def _check_jpeg(path: Path) -> tuple[int, int] | str:
         with Image.open(path) as img:
             if img.format != "JPEG":
                 return f"not a JPEG (it is {img.format})"
-            size = img.size
+            size = (img.height, img.width)
             with open(path, "rb") as f:
                 f.seek(max(path.stat().st_size - 64, 0))
                 tail = f.read()
@@ -86,11 +86,11 @@ def _check_jpeg(path: Path) -> tuple[int, int] | str:
 
 
 def _check_mask(path: Path) -> tuple[tuple[int, int], int] | str:
-    """Return ((width, height), number of distinct values) of a mask, or why not."""
+    """Return ((height, width), number of distinct values) of a mask, or why not."""
     try:
         with Image.open(path) as img:
             img.load()
-            size = img.size
+            size = (img.height, img.width)
             arr = np.asarray(img if img.mode in ("P", "L", "1") else img.convert("L"))
         return size, int(np.unique(arr).size)
     except Exception as err:
@@ -122,8 +122,8 @@ def _frame(parsed: dict[str, re.Match[str]], folder: Path, sizes: dict[str, tupl
             "car": [parsed[n]["car"] for n in names],
             "view": np.array([int(parsed[n]["view"]) for n in names], dtype=np.int16),
             "image_path": [str(folder / n) for n in names],
-            "width": np.array([sizes[n][0] for n in names], dtype=np.int32),
-            "height": np.array([sizes[n][1] for n in names], dtype=np.int32),
+            "width": np.array([sizes[n][1] for n in names], dtype=np.int32),
+            "height": np.array([sizes[n][0] for n in names], dtype=np.int32),
         }
     )
 
@@ -207,7 +207,7 @@ def _sample_order(data_dir: Path, test: dict[str, re.Match[str]], partial_test: 
 
 
 def _image_sizes(pool: ThreadPoolExecutor, folder: Path, names: list[str], problems: _Problems) -> dict[str, tuple[int, int]]:
-    """(width, height) of every readable photo; unreadable ones are problems."""
+    """(height, width) of every readable photo; unreadable ones are problems."""
     sizes: dict[str, tuple[int, int]] = {}
     for n, res in zip(names, pool.map(_check_jpeg, [folder / n for n in names])):
         if isinstance(res, str):
@@ -228,7 +228,7 @@ def _check_mask_files(pool: ThreadPoolExecutor, folder: Path, mask_of: dict[str,
         if n in sizes and size != sizes[n]:
             problems.add(
                 "masks whose size differs from their image",
-                f"train_masks/{mask_of[n]}: {size[0]}x{size[1]}, image {sizes[n][0]}x{sizes[n][1]}",
+                f"train_masks/{mask_of[n]}: {size[1]}x{size[0]}, image {sizes[n][1]}x{sizes[n][0]}",  # W x H, as image sizes are written
             )
         if levels > 2:
             problems.add("masks with more than two values (a mask must be binary)", f"train_masks/{mask_of[n]}: {levels} values")
