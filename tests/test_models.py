@@ -7,9 +7,12 @@ eagerly: tracing a graph for a single step costs far more than the step on a
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
-import keras.src.backend.config
-import keras.src.utils.file_utils
 import numpy as np
 import pytest
 
@@ -161,33 +164,45 @@ def test_bad_config_values_raise_value_error_naming_what_is_allowed(cfg, message
         ("vgg19_pix2pix", (HEIGHT, WIDTH), "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     ],
 )
-def test_imagenet_weights_offline_name_the_file_and_the_alternatives(
-    tmp_path, monkeypatch, architecture, size, weights_file
-):
-    requested = []
-
-    def offline(fname, *args, **kwargs):
-        requested.append(fname)
-        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
-
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    # keras.applications calls the function through this module, and would
-    # otherwise find a cached file or reach the network: patch it for a hermetic test.
-    monkeypatch.setattr(keras.src.utils.file_utils, "get_file", offline)
-    cfg = tiny_cfg(architecture, input_height=size[0], input_width=size[1], encoder_weights="imagenet")
-
-    with pytest.raises(RuntimeError) as info:
-        build_model(cfg)
-
-    message = str(info.value)
-    assert requested == [weights_file], "the message must name the file Keras looks for"
-    assert weights_file in message
+def test_imagenet_weights_offline_name_the_file_and_the_alternatives(tmp_path, architecture, size, weights_file):
+    # A fresh process whose Keras cache is empty and whose downloads go to a
+    # closed port on this machine (a proxy Python's urllib honours): offline,
+    # hermetically, through public APIs only.
+    proc = _isolated(
+        tmp_path,
+        f"""
+        from carmask.models import build_model
+        cfg = {tiny_cfg(architecture, input_height=size[0], input_width=size[1], encoder_weights="imagenet")!r}
+        try:
+            build_model(cfg)
+        except RuntimeError as err:
+            print(err)
+        else:
+            raise SystemExit("built without the weights")
+        """,
+    )
+    message = proc.stdout
+    assert f"/{weights_file}" in message, "the message must name the file Keras looks for (its URL is in the cause)"
+    assert weights_file in message.split("URL fetch failure")[0]
     assert str(tmp_path / "keras" / "models") in message
     assert "~/.keras/models/" in message
     assert "encoder_weights: none" in message
     assert "path of a weights file" in message
-    assert "Name or service not known" in message
+    assert "URL fetch failure" in message  # the cause, as Keras reported it
+
+
+def _isolated(tmp_path, code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh Python with Keras' cache under ``tmp_path`` and no way out.
+
+    Keras reads KERAS_HOME once, at import, hence a process of its own.
+    """
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused at once
+    env = {**os.environ, "HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": closed, "HTTP_PROXY": closed}
+    env.pop("NO_PROXY", None)
+    env.pop("no_proxy", None)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    return proc
 
 
 def _encoder_weights(model: keras.Model) -> list[np.ndarray]:
@@ -248,20 +263,23 @@ def test_layer_names_are_deterministic(architecture):
     assert "decoder_stage1_concat" in names[0]
 
 
-def test_imagenet_weights_placed_where_the_message_says_are_used(tmp_path, monkeypatch):
-    # Keras reads KERAS_HOME once, at import; point its cache at tmp_path as the
-    # message's folder does. A stand-in for the real file: random weights, same layout.
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path))
-    stand_in = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(224, 224, 3))
-    (tmp_path / "models").mkdir()
-    # 40x70 pads to 64x96, not a native square size: Keras falls back to the 224 file.
-    stand_in.save(tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")
-
-    model = build_model(tiny_cfg("mobilenetv2_pix2pix", encoder_weights="imagenet"))
-
-    expected = stand_in.get_layer("block_13_expand").weights[0].numpy()
-    np.testing.assert_array_equal(model.get_layer("encoder").get_layer("block_13_expand").weights[0].numpy(), expected)
+def test_imagenet_weights_placed_where_the_message_says_are_used(tmp_path):
+    # A stand-in for the real file (random weights, same layout) in the folder
+    # the message names; 40x70 pads to 64x96, not a native square size, so
+    # Keras falls back to the 224 file.
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    _isolated(
+        tmp_path,
+        f"""
+        import keras, numpy as np
+        from carmask.models import build_model
+        stand_in = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(224, 224, 3))
+        stand_in.save({str(tmp_path / "keras" / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")!r})
+        model = build_model({tiny_cfg("mobilenetv2_pix2pix", encoder_weights="imagenet")!r})
+        expected = stand_in.get_layer("block_13_expand").weights[0].numpy()
+        np.testing.assert_array_equal(model.get_layer("encoder").get_layer("block_13_expand").weights[0].numpy(), expected)
+        """,
+    )
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
