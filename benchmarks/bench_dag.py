@@ -5,8 +5,10 @@ holds 100,064 hard links to the demo's test photos, named as in the real
 ``sample_submission.csv`` when ``../shared/data/carvana-sample`` is there
 (else synthesized ``<12 hex>_<NN>.jpg`` names, 6,254 cars x 16 views), with a
 matching ``sample_submission.csv``, and ``train/`` + ``train_masks/`` linked
-from the demo. A copy of the workflow (Snakefile, config.yaml, workflow/,
-envs/) then plans ``results/submission.csv`` with ``snakemake -n``.
+from the demo. A copy of the workflow (``tests/snakemake_runs.copy_workflow``:
+what a user's checkout runs, the default profile included) then plans
+``results/submission.csv`` with ``snakemake -n``; planning includes the
+fingerprint of the test side's 100,064 files (``carmask.tracking``).
 
 Measures:
 
@@ -80,8 +82,6 @@ def dry_run(wf: Path, folder: Path, extra_configfile: Path | None = None) -> tup
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     counts = planned_jobs(proc)
-    if not counts:
-        raise RuntimeError(f"no job stats in the dry run's output:\n{(proc.stdout + proc.stderr)[-3000:]}")
     return elapsed, counts
 
 

@@ -54,6 +54,8 @@ def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
     text = proc.stdout + proc.stderr
     if "Nothing to be done" in text:
         return {}
+    if "Job stats:" not in text:
+        raise ValueError(f"no 'Job stats' in snakemake's output:\n{text[-3000:]}")
     stats = text.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
     jobs = dict((line.split()[0], int(line.split()[1])) for line in stats if line.strip())
     jobs.pop("total", None)

@@ -8,6 +8,7 @@ eagerly: tracing a graph for a single step costs far more than the step on a
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -176,19 +177,18 @@ def test_imagenet_weights_offline_name_the_file_and_the_alternatives(tmp_path, a
         try:
             build_model(cfg)
         except RuntimeError as err:
-            print(err)
+            print("ERROR:", err)
         else:
             raise SystemExit("built without the weights")
         """,
     )
-    message = proc.stdout
-    assert f"/{weights_file}" in message, "the message must name the file Keras looks for (its URL is in the cause)"
-    assert weights_file in message.split("URL fetch failure")[0]
-    assert str(tmp_path / "keras" / "models") in message
+    message = proc.stdout.split("ERROR:", 1)[1]  # not Keras' own "Downloading data from ..." line
+    cause, advice = message.split("If this machine is offline", 1)
+    assert "URL fetch failure" in cause and f"/{weights_file}" in cause, "the file Keras asked for"
+    assert f"place the file {weights_file} in {tmp_path / 'keras' / 'models'}/" in advice, "our advice names that same file"
     assert "~/.keras/models/" in message
     assert "encoder_weights: none" in message
     assert "path of a weights file" in message
-    assert "URL fetch failure" in message  # the cause, as Keras reported it
 
 
 def _isolated(tmp_path, code: str) -> subprocess.CompletedProcess:
@@ -196,10 +196,13 @@ def _isolated(tmp_path, code: str) -> subprocess.CompletedProcess:
 
     Keras reads KERAS_HOME once, at import, hence a process of its own.
     """
-    closed = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused at once
-    env = {**os.environ, "HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": closed, "HTTP_PROXY": closed}
-    env.pop("NO_PROXY", None)
-    env.pop("no_proxy", None)
+    with socket.socket() as sock:  # a port nothing listens on: connections are refused at once
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "all_proxy")}
+    env.update(HOME=str(tmp_path), KERAS_HOME=str(tmp_path / "keras"))
+    for name in ("https_proxy", "http_proxy"):  # urllib reads the lower-case names first
+        env[name] = env[name.upper()] = closed
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     return proc
@@ -290,5 +293,8 @@ def test_bn_momentum_reaches_every_batchnorm_layer_nested_ones_too(architecture)
             found += batchnorms(inner)
         return found
 
-    layers = batchnorms(build_model(tiny_cfg(architecture, bn_momentum=0.7)))
+    model = build_model(tiny_cfg(architecture, bn_momentum=0.7))
+    layers = batchnorms(model)
     assert layers and {layer.momentum for layer in layers} == {0.7}
+    # every BatchNorm of the model, wherever it sits, owns one moving mean
+    assert len(layers) == sum(v.path.endswith("moving_mean") for v in model.variables)

@@ -396,11 +396,17 @@ class _Frame:
     clearance: float
     wheel_r: float
     hood_drop: float
-    x_cf: float = 0.0  # cabin front and rear on the body top
-    x_cr: float = 0.0
-    deck_drop: float = 0.0
-    x_wf: float = 0.0  # wheel centres
-    x_wr: float = 0.0
+
+
+@dataclass
+class _Stations:
+    """Where the body puts the cabin and the wheels (x along the car, metres)."""
+
+    x_cf: float  # cabin front and rear on the body top
+    x_cr: float
+    deck_drop: float  # how far the rear deck sits below the belt
+    x_wf: float  # wheel centres
+    x_wr: float
 
 
 @dataclass
@@ -445,20 +451,19 @@ def _draw_paints(rng: np.random.Generator, paint_rgb: _Colour) -> _Paints:
     )
 
 
-def _build_body(rng: np.random.Generator, f: _Frame, mats: _Paints) -> tuple[_Part, dict[str, np.ndarray], np.ndarray]:
+def _build_body(rng: np.random.Generator, f: _Frame, mats: _Paints) -> tuple[_Part, dict[str, np.ndarray], np.ndarray, _Stations]:
     """The lower body: a rounded side profile swept across the car.
 
-    Returns the part, its named side quads (for decals) and the outer side's
-    x-z outline; sets the frame's cabin and wheel positions on the way.
+    Returns the part, its named side quads (for decals), the outer side's
+    x-z outline and where the cabin and the wheels go.
     """
     style, length, belt, c = f.style, f.length, f.belt, f.clearance
     xf, xr = length / 2, -length / 2
     # Side profile of the lower body, counter-clockwise in x-z.
-    f.x_cf = xf - _u(rng, style.hood) * length
-    f.x_cr = xr + _u(rng, style.deck) * length
-    f.deck_drop = _u(rng, (0.02, 0.05))
-    f.x_wf = xf - _u(rng, style.overhang_f) * length
-    f.x_wr = xr + _u(rng, style.overhang_r) * length
+    x_cf = xf - _u(rng, style.hood) * length
+    x_cr = xr + _u(rng, style.deck) * length
+    deck_drop = _u(rng, (0.02, 0.05))
+    st = _Stations(x_cf, x_cr, deck_drop, xf - _u(rng, style.overhang_f) * length, xr + _u(rng, style.overhang_r) * length)
     # The bumpers' undersides rise from the sills (approach/departure angles),
     # which is what lets the tyres show under them at front and back views.
     # With the bumper's bottom corner at (beta * overhang, alpha * nose), the
@@ -467,15 +472,15 @@ def _build_body(rng: np.random.Generator, f: _Frame, mats: _Paints) -> tuple[_Pa
     nose = (belt - c) * _u(rng, (0.30, 0.42))
     tail = (belt - c) * _u(rng, (0.35, 0.50))
     corners = np.array([
-        [xf - (xf - f.x_wf) * _u(rng, (0.15, 0.35)), c + nose * _u(rng, (0.3, 0.55))],
+        [xf - (xf - st.x_wf) * _u(rng, (0.15, 0.35)), c + nose * _u(rng, (0.3, 0.55))],
         [xf, c + nose],
         [xf - _u(rng, (0.04, 0.10)), belt - f.hood_drop],
-        [f.x_cf, belt],
-        [xr + _u(rng, (0.04, 0.10)), belt - f.deck_drop],
+        [st.x_cf, belt],
+        [xr + _u(rng, (0.04, 0.10)), belt - st.deck_drop],
         [xr, c + tail],
-        [xr + (f.x_wr - xr) * _u(rng, (0.15, 0.35)), c + tail * _u(rng, (0.3, 0.55))],
-        [f.x_wr, c],
-        [f.x_wf, c],
+        [xr + (st.x_wr - xr) * _u(rng, (0.15, 0.35)), c + tail * _u(rng, (0.3, 0.55))],
+        [st.x_wr, c],
+        [st.x_wf, c],
     ])
     edge_names = ["lower_front", "fascia", "hood", "top", "rear_fascia", "rear_lower",
                   "rear_under", "under", "front_under"]
@@ -505,7 +510,7 @@ def _build_body(rng: np.random.Generator, f: _Frame, mats: _Paints) -> tuple[_Pa
             faces.append(_Face(idx, mat, key=key))
             if i == 1 and key != "corner":
                 quads[key] = verts[idx]
-    return _Part(verts, faces), quads, cap
+    return _Part(verts, faces), quads, cap, st
 
 
 def _add_front_and_rear(by_key: dict[str, _Face], quads: dict[str, np.ndarray], dark: _Material) -> None:
@@ -538,25 +543,27 @@ def _add_front_and_rear(by_key: dict[str, _Face], quads: dict[str, np.ndarray], 
     ]
 
 
-def _build_wheels(rng: np.random.Generator, f: _Frame, mats: _Paints) -> list[_Part]:
+def _build_wheels(rng: np.random.Generator, f: _Frame, st: _Stations, mats: _Paints) -> list[_Part]:
     """Four wheels, inset from the body side."""
     tyre_w = _u(rng, (0.20, 0.26))
     spokes = int(rng.integers(5, 8))
     wheels = []
     for sign in (-1.0, 1.0):
         y_out = sign * (f.width / 2 - 0.025)
-        for xw in (f.x_wf, f.x_wr):
+        for xw in (st.x_wf, st.x_wr):
             wheels.append(_wheel(xw, y_out, y_out - sign * tyre_w, f.wheel_r, spokes, mats.rim, mats.tyre))
     return wheels
 
 
-def _add_body_sides(rng: np.random.Generator, by_key: dict[str, _Face], f: _Frame, mats: _Paints, cap: np.ndarray) -> float:
+def _add_body_sides(
+    rng: np.random.Generator, by_key: dict[str, _Face], f: _Frame, st: _Stations, mats: _Paints, cap: np.ndarray
+) -> float:
     """Floor reflection below a "horizon", seams, handles and arches on both sides; returns the B-pillar's x."""
     c, r, belt = f.clearance, f.wheel_r, f.belt
     z_ref = c + (belt - c) * _u(rng, (0.38, 0.55))
     cap_top = float(cap[:, 1].max())
-    x_b = f.x_cf + (f.x_cr - f.x_cf) * _u(rng, (0.42, 0.5))
-    seams = (f.x_cf - 0.06, x_b, f.x_wr + r + 0.08)  # front door, B-pillar, rear door
+    x_b = st.x_cf + (st.x_cr - st.x_cf) * _u(rng, (0.42, 0.5))
+    seams = (st.x_cf - 0.06, x_b, st.x_wr + r + 0.08)  # front door, B-pillar, rear door
     for sign, key in ((-1.0, "cap-"), (1.0, "cap+")):
         y = sign * f.width / 2
         decals = [
@@ -568,33 +575,33 @@ def _add_body_sides(rng: np.random.Generator, by_key: dict[str, _Face], f: _Fram
             seam = np.array([[xs - 0.006, c + 0.07], [xs + 0.006, c + 0.07],
                              [xs + 0.006, belt - 0.04], [xs - 0.006, belt - 0.04]])
             decals.append(_Decal(_on_side(_clip_convex(seam, cap), y), tint=_BLACK, alpha=0.5))
-        for xh in (x_b + 0.12, f.x_cf - 0.2):  # door handles
+        for xh in (x_b + 0.12, st.x_cf - 0.2):  # door handles
             handle = np.array([[xh - 0.13, belt - 0.15], [xh, belt - 0.15],
                                [xh, belt - 0.12], [xh - 0.13, belt - 0.12]])
             decals.append(_Decal(_on_side(handle, y), tint=_BLACK, alpha=0.35))
-        for xw in (f.x_wf, f.x_wr):
+        for xw in (st.x_wf, st.x_wr):
             arch = _clip_convex(_disc_xz(xw, r, r + 0.05, 24), cap)
             decals.append(_Decal(_on_side(arch, y), _Material((16.0, 16.0, 18.0), 0.02)))
         by_key[key].decals = decals
     return x_b
 
 
-def _build_cabin(rng: np.random.Generator, f: _Frame, mats: _Paints, x_b: float) -> tuple[_Part, np.ndarray, float]:
+def _build_cabin(rng: np.random.Generator, f: _Frame, st: _Stations, mats: _Paints, x_b: float) -> tuple[_Part, np.ndarray, float]:
     """The greenhouse: a frustum on the body, narrower at the roof, with its windows.
 
     Returns the part, its vertices and the half-width at its base.
     """
     style, length, roof = f.style, f.length, f.roof
-    zb = f.belt - f.deck_drop - 0.01
+    zb = f.belt - st.deck_drop - 0.01
     wb = f.width / 2 - _u(rng, (0.05, 0.09))
     wt = wb - _u(rng, (0.12, 0.18))
-    x_rf = f.x_cf - _u(rng, style.windshield)
-    x_rr = f.x_cr + _u(rng, style.rear_glass)
+    x_rf = st.x_cf - _u(rng, style.windshield)
+    x_rr = st.x_cr + _u(rng, style.rear_glass)
     if x_rf - x_rr < 0.25 * length:  # keep a roof of plausible length
         mid, half = (x_rf + x_rr) / 2, 0.125 * length
-        x_rf, x_rr = min(mid + half, f.x_cf - 0.3), max(mid - half, f.x_cr + 0.1)
+        x_rf, x_rr = min(mid + half, st.x_cf - 0.3), max(mid - half, st.x_cr + 0.1)
     cv = np.array([
-        [f.x_cf, -wb, zb], [f.x_cf, wb, zb], [f.x_cr, wb, zb], [f.x_cr, -wb, zb],
+        [st.x_cf, -wb, zb], [st.x_cf, wb, zb], [st.x_cr, wb, zb], [st.x_cr, -wb, zb],
         [x_rf, -wt, roof], [x_rf, wt, roof], [x_rr, wt, roof], [x_rr, -wt, roof],
     ])
     paint, glass = mats.paint, mats.glass
@@ -610,7 +617,7 @@ def _build_cabin(rng: np.random.Generator, f: _Frame, mats: _Paints, x_b: float)
     cab["windshield"].decals = [_Decal(_quad_points(cv[[0, 1, 5, 4]], _rect_st(0.035, 0.965, 0.03, 0.95)), glass)]
     rear_t0 = 0.06 if style.name == "sedan" else 0.2
     cab["rear"].decals = [_Decal(_quad_points(cv[[3, 2, 6, 7]], _rect_st(0.06, 0.94, rear_t0, 0.93)), glass)]
-    u_b = (f.x_cf - x_b) / (f.x_cf - f.x_cr)
+    u_b = (st.x_cf - x_b) / (st.x_cf - st.x_cr)
     splits = [0.04, u_b - 0.03, u_b + 0.03, 0.96]
     if style.windows == 3:
         u_c = u_b + (0.96 - u_b) * 0.62
@@ -623,10 +630,10 @@ def _build_cabin(rng: np.random.Generator, f: _Frame, mats: _Paints, x_b: float)
     return cabin, cv, wb
 
 
-def _build_mirrors(rng: np.random.Generator, f: _Frame, mats: _Paints, cv: np.ndarray, wb: float) -> list[_Part]:
+def _build_mirrors(rng: np.random.Generator, f: _Frame, st: _Stations, mats: _Paints, cv: np.ndarray, wb: float) -> list[_Part]:
     """Mirrors stick out past the body from the A-pillar, just above the sill."""
     belt, zb, x_rf = f.belt, cv[0, 2], cv[4, 0]
-    xm = f.x_cf - (belt + 0.09 - zb) / (f.roof - zb) * (f.x_cf - x_rf) + 0.02
+    xm = st.x_cf - (belt + 0.09 - zb) / (f.roof - zb) * (st.x_cf - x_rf) + 0.02
     mirror_paint = mats.paint if rng.random() < 0.7 else mats.dark
     return [
         _box(xm - 0.06, xm + 0.06, -wb - 0.21, -wb + 0.03, belt + 0.03, belt + 0.15, mirror_paint),
@@ -655,13 +662,13 @@ def _make_car(rng: np.random.Generator, car_id: str, paint_rgb: _Colour) -> _Car
     """
     f = _draw_frame(rng)
     mats = _draw_paints(rng, paint_rgb)
-    body, quads, cap = _build_body(rng, f, mats)
+    body, quads, cap, st = _build_body(rng, f, mats)
     by_key = {face.key: face for face in body.faces if face.key not in ("chamfer", "corner")}
     _add_front_and_rear(by_key, quads, mats.dark)
-    wheels = _build_wheels(rng, f, mats)
-    x_b = _add_body_sides(rng, by_key, f, mats, cap)
-    cabin, cv, wb = _build_cabin(rng, f, mats, x_b)
-    mirrors = _build_mirrors(rng, f, mats, cv, wb)
+    wheels = _build_wheels(rng, f, st, mats)
+    x_b = _add_body_sides(rng, by_key, f, st, mats, cap)
+    cabin, cv, wb = _build_cabin(rng, f, st, mats, x_b)
+    mirrors = _build_mirrors(rng, f, st, mats, cv, wb)
     metadata = _draw_metadata(rng, f.style, car_id)
     return _Car(
         car_id=car_id, style=f.style, paint=mats.paint, length=f.length, width=f.width, belt=f.belt,

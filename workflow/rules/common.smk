@@ -85,6 +85,11 @@ def config_path(section, key):
     return value
 
 
+def get_model_block(wildcards):
+    """The model's config block, keys sorted: its order in a YAML file is no change."""
+    return dict(sorted(config["models"][wildcards.model].items()))
+
+
 def get_items_table(wildcards):
     """The table of images to predict for a subset: the test manifest or the validation split."""
     return {

@@ -17,7 +17,7 @@ rule evaluate:
         runtime=60,
     params:
         code=code("evaluate"),
-        cfg=lookup(dpath="models/{model}", within=config),
+        cfg=get_model_block,
         threshold=config["inference"]["threshold"],
     script:
         "../scripts/evaluate.py"

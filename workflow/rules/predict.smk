@@ -14,7 +14,7 @@ rule predict:
         runtime=240,
     params:
         code=code("predict"),
-        cfg=lookup(dpath="models/{model}", within=config),
+        cfg=get_model_block,
         shards=lambda wildcards: SHARDS[wildcards.subset],
         batch_size=config["inference"]["batch_size"],
         tta_flip=config["inference"]["tta_flip"],

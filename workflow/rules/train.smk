@@ -23,6 +23,6 @@ rule train:
         runtime=600,
     params:
         code=code("train"),
-        cfg=lookup(dpath="models/{model}", within=config),
+        cfg=get_model_block,
     script:
         "../scripts/train.py"
