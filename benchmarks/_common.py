@@ -64,10 +64,13 @@ def header(title: str) -> None:
 
 
 def load_config() -> dict:
-    """The repository's config.yaml."""
+    """The repository's config.yaml, checked and completed by the schema as the workflow does."""
     import yaml
+    from snakemake.utils import validate
 
-    return yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    return cfg
 
 
 def default_model(cfg: dict) -> tuple[str, dict]:

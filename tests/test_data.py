@@ -21,7 +21,10 @@ def frame(tmp_path_factory):
     )
 
 
-CFG = {"input_height": 20, "input_width": 30, "channels": 3, "batch_size": 2, "seed": 3, "flip_lr": True, "flip_ud": False}
+CFG = {
+    "input_height": 20, "input_width": 30, "channels": 3, "batch_size": 2, "seed": 3, "flip_lr": True, "flip_ud": False,
+    "color_jitter": 0.0, "zoom": 0.0, "stretch": 0.0, "shift": 0.0,  # the schema's defaults
+}
 
 
 def batches(ds):

@@ -25,16 +25,18 @@ HEIGHT, WIDTH = 40, 70
 
 
 def tiny_cfg(architecture: str, channels: int = 3, **overrides) -> dict:
+    """A model block as the schema leaves it (required keys set, defaults filled in)."""
     cfg = {
         "architecture": architecture,
         "input_height": HEIGHT,
         "input_width": WIDTH,
         "channels": channels,
+        "encoder_weights": "none",
+        "freeze_encoder": architecture != "unet",
+        "output_activation": "sigmoid",
         "loss": "bce_dice",  # training keys ride along in real configs
         "epochs": 3,
     }
-    if architecture != "unet":
-        cfg.update(encoder_weights="none", freeze_encoder=True)
     cfg.update(overrides)
     return cfg
 

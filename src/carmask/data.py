@@ -62,8 +62,8 @@ def training_dataset(frame: pd.DataFrame, cfg: dict, training: bool) -> tf.data.
     def to_float(img: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.cast(img, tf.float32) / 255.0, tf.cast(mask, tf.float32) / 255.0
 
-    jitter = float(cfg.get("color_jitter", 0.0))
-    zoom, stretch, shift = (float(cfg.get(k, 0.0)) for k in ("zoom", "stretch", "shift"))
+    jitter = float(cfg["color_jitter"])
+    zoom, stretch, shift = (float(cfg[k]) for k in ("zoom", "stretch", "shift"))
 
     def augment(key: tf.Tensor, example: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
         # Stateless ops keyed per example: the same seed gives the same
@@ -71,9 +71,9 @@ def training_dataset(frame: pd.DataFrame, cfg: dict, training: bool) -> tf.data.
         img, mask = example
         seeds = tf.random.experimental.stateless_split(tf.stack([key, tf.constant(seed, tf.int64)]), 7)
         both = tf.concat([img, mask], axis=-1)
-        if cfg.get("flip_lr"):
+        if cfg["flip_lr"]:
             both = tf.image.stateless_random_flip_left_right(both, seeds[0])
-        if cfg.get("flip_ud"):
+        if cfg["flip_ud"]:
             both = tf.image.stateless_random_flip_up_down(both, seeds[1])
         if zoom > 0 or stretch > 0 or shift > 0:
             both = _random_affine(both, seeds[6], zoom, stretch, shift)

@@ -451,31 +451,31 @@ ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
 
 
 def build_model(cfg: dict[str, Any]) -> keras.Model:
-    """Build the model a config block describes.
+    """Build the model a config block describes, as the schema checked and completed it.
 
-    Required: ``architecture``, ``input_height``, ``input_width``, ``channels``.
-    Optional: ``output_channels`` (1), ``output_activation`` ("sigmoid"; null or
-    "linear" for none), and per family ``encoder_weights`` ("imagenet"),
-    ``freeze_encoder`` (true), ``decoder_filters`` (pix2pix) or
-    ``base_filters`` (unet); unset ones take the builder's default. Training
-    keys (loss, epochs, ...) are ignored. ``unet`` has no encoder, so it
-    ignores ``freeze_encoder`` and accepts only ``encoder_weights: none``.
-    ``bn_momentum`` (optional) sets every BatchNorm layer's moving-average
-    momentum.
+    Required (the schema requires or defaults them all): ``architecture``,
+    ``input_height``, ``input_width``, ``channels``, ``encoder_weights``,
+    ``freeze_encoder`` and ``output_activation`` (``"linear"`` or null leave
+    logits). The head has one channel, the car's probability (the builders
+    take ``output_channels`` for the study's parameter counts). Per family,
+    ``decoder_filters`` (pix2pix) or ``base_filters`` (unet) set the widths;
+    unset, the architecture's own. Training keys (loss, epochs, ...) are
+    ignored. ``unet`` has no encoder, so it ignores ``freeze_encoder`` and
+    accepts only ``encoder_weights: none``. ``bn_momentum`` (optional) sets
+    every BatchNorm layer's moving-average momentum.
     """
     architecture = cfg.get("architecture")
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; allowed: {', '.join(ARCHITECTURES)}")
-    for key in ("input_height", "input_width", "channels"):
+    for key in ("input_height", "input_width", "channels", "encoder_weights", "freeze_encoder", "output_activation"):
         if key not in cfg:
             raise ValueError(f"model config for {architecture} lacks {key!r}")
     kwargs: dict[str, Any] = {
         "input_shape": (int(cfg["input_height"]), int(cfg["input_width"]), int(cfg["channels"])),
-        "output_channels": int(cfg.get("output_channels", 1)),
-        "output_activation": cfg.get("output_activation", "sigmoid"),
+        "output_activation": cfg["output_activation"],
     }
-    encoder_weights = cfg.get("encoder_weights")
-    freeze_encoder = cfg.get("freeze_encoder", True)
+    encoder_weights = cfg["encoder_weights"]
+    freeze_encoder = cfg["freeze_encoder"]
     if not isinstance(freeze_encoder, bool):
         raise ValueError(f"freeze_encoder must be true or false, got {freeze_encoder!r}")
     if architecture == "unet":
@@ -490,8 +490,7 @@ def build_model(cfg: dict[str, Any]) -> keras.Model:
             raise ValueError(f"{architecture} sets its widths with decoder_filters, not base_filters")
         if "decoder_filters" in cfg:
             kwargs["decoder_filters"] = [int(f) for f in cfg["decoder_filters"]]
-        if "encoder_weights" in cfg:
-            kwargs["encoder_weights"] = encoder_weights
+        kwargs["encoder_weights"] = encoder_weights
         kwargs["freeze_encoder"] = freeze_encoder
     model = ARCHITECTURES[architecture](**kwargs)
     if cfg.get("bn_momentum") is not None:

@@ -54,7 +54,7 @@ def iter_probabilities(
 
     if not len(paths):
         return  # an empty shard (more shards than images)
-    activation = cfg.get("output_activation", "sigmoid")
+    activation = cfg["output_activation"]
 
     @tf.function(reduce_retracing=True)
     def infer(x: tf.Tensor) -> tf.Tensor:

@@ -84,7 +84,7 @@ def _optimizer(cfg: dict, steps_per_epoch: int) -> tuple[Any, list]:
         keras.callbacks.LambdaCallback(on_epoch_end=log_rate),
     ]
     rate = float(cfg["learning_rate"])
-    kind = cfg.get("lr_schedule", "plateau")
+    kind = cfg["lr_schedule"]
     if kind == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, int(cfg["epochs"]) * steps_per_epoch), alpha=0.01)
     elif kind == "plateau":
@@ -124,11 +124,9 @@ def train_model(
 
     train = pd.read_parquet(train_path)
     val = pd.read_parquet(val_path)
-    if int(cfg.get("output_channels", 1)) != 1:
-        raise ValueError(f"model {name}: training needs output_channels: 1 (a binary car mask)")
     optimizer, callbacks = _optimizer(cfg, steps_per_epoch=math.ceil(len(train) / int(cfg["batch_size"])))
     model = build_model(cfg)
-    from_logits = outputs_logits(cfg.get("output_activation", "sigmoid"))
+    from_logits = outputs_logits(cfg["output_activation"])
     model.compile(
         optimizer=optimizer,
         loss=get_loss(cfg["loss"], from_logits),
