@@ -111,7 +111,7 @@ def of_model(jobs: list[str], rule: str, model: str) -> list[str]:
 
 @pytest.fixture
 def edit(state):
-    """Edit a file and put it back afterwards, its old mtime included (as if never touched)."""
+    """Edit a file for a dry run and put it back afterwards, its mtime included (as if never touched)."""
     saved: list[tuple[Path, bytes, os.stat_result]] = []
 
     def change(path: Path, content: bytes) -> None:
@@ -190,14 +190,17 @@ def test_adding_a_model_with_best_runs_it_chooses_and_merges(state):
         s.write_config()  # back to the base config for the tests that follow
 
 
-def test_editing_rle_py_reencodes_without_retraining_or_repredicting(state, edit):
+def test_editing_rle_py_reencodes_without_retraining_or_repredicting(state):
+    # The edit stays: the outputs are now those of the edited code, and the
+    # states that follow (and their from-scratch runs) include it.
     s, work = state
     rle_py = s.package / "carmask" / "rle.py"
-    edit(rle_py, rle_py.read_bytes() + b"\n# an edit\n")
+    rle_py.write_bytes(rle_py.read_bytes() + b"\n# an edit\n")
     jobs = s.plan(work)
     assert {"encode", "evaluate", "merge"} <= rules(jobs)
     assert not rules(jobs) & {"train", "predict", "manifest_train", "manifest_test", "split"}
     s.run(work)
+    assert s.plan(work) == []  # nothing left behind
     assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-rle")
 
 
@@ -215,6 +218,7 @@ def test_a_new_test_photo_reruns_the_test_side_only(state):
         f"{rule}[model=unet,subset=test,shard={i}]" for rule in ("predict", "encode") for i in (0, 1)
     }
     s.run(work)
+    assert s.plan(work) == []
     submission = (work / "results/submission.csv").read_bytes()
     assert new in submission.decode()
     assert submission == s.fresh_submission("fresh-test-photo")
@@ -234,4 +238,5 @@ def test_a_fixed_mask_retrains_from_the_manifest_on(state):
     assert {"manifest_train", "split", "train", "predict", "encode", "evaluate", "merge"} <= rules(jobs)
     assert "manifest_test" not in rules(jobs)
     s.run(work)
+    assert s.plan(work) == []  # nothing left behind
     assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-mask")
