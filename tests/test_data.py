@@ -51,7 +51,7 @@ def test_shapes_ranges_and_soft_targets(frame):
     assert x.shape == (4, 20, 30, 3) and y.shape == (4, 20, 30, 1)
     assert 0 <= x.min() and x.max() <= 1 and 0 <= y.min() and y.max() <= 1
     assert ((y > 0) & (y < 1)).any()  # the outline is soft (area-averaged)
-    imgs = np.concatenate(list(image_dataset(frame["image_path"].tolist(), CFG, 3)))
+    imgs = np.concatenate(list(image_dataset(frame["image_path"].tolist(), (20, 30), 3, 3)))
     np.testing.assert_array_equal(imgs, x)  # the same decode for training and inference
 
 

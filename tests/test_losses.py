@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from carmask.losses import bce, bce_dice, bce_from_logits, dice_coef, dice_loss, get_loss, get_metrics, hard_dice_coef
+from carmask.losses import bce, bce_dice, bce_from_logits, dice_coef, dice_loss, get_loss, get_metrics
 
 # Two 4-pixel masks sharing 2 pixels.
 LEFT = [[1, 1, 0], [1, 1, 0], [0, 0, 0]]
@@ -28,7 +28,6 @@ def value(tensor) -> float:
 
 def test_identical_masks_score_one():
     assert value(dice_coef(batch(LEFT), batch(LEFT))) == pytest.approx(1.0)
-    assert value(hard_dice_coef(batch(LEFT), batch(LEFT))) == pytest.approx(1.0)
     assert value(dice_loss(batch(LEFT), batch(LEFT))) == pytest.approx(0.0)
 
 
@@ -36,36 +35,30 @@ def test_disjoint_masks_score_zero_up_to_smoothing():
     # 4 + 3 pixels, no overlap: (2*0 + smooth) / (7 + smooth).
     assert value(dice_coef(batch(LEFT), batch(BOTTOM_ROW))) == pytest.approx(1 / 8)
     assert value(dice_coef(batch(LEFT), batch(BOTTOM_ROW), smooth=1e-6)) == pytest.approx(0.0, abs=1e-6)
-    assert value(hard_dice_coef(batch(LEFT), batch(BOTTOM_ROW))) == 0.0
 
 
 def test_half_overlap():
-    # |A| = |B| = 4, |A.B| = 2: hard 2*2/8 = 1/2, soft (4 + 1)/(8 + 1) = 5/9.
-    assert value(hard_dice_coef(batch(LEFT), batch(RIGHT))) == pytest.approx(0.5)
+    # |A| = |B| = 4, |A.B| = 2: soft (4 + 1)/(8 + 1) = 5/9.
     assert value(dice_coef(batch(LEFT), batch(RIGHT))) == pytest.approx(5 / 9)
     assert value(dice_loss(batch(LEFT), batch(RIGHT))) == pytest.approx(4 / 9)
 
 
-def test_soft_dice_uses_probabilities_and_hard_dice_thresholds_them():
+def test_soft_dice_uses_probabilities():
     # p = 0.5 everywhere against LEFT: overlap 4*0.5 = 2, sum p = 4.5,
-    # so soft (4 + 1)/(4 + 4.5 + 1) = 10/19; no pixel is above 0.5, so hard 0.
+    # so soft (4 + 1)/(4 + 4.5 + 1) = 10/19.
     half = np.full((1, 3, 3, 1), 0.5, dtype=np.float32)
     assert value(dice_coef(batch(LEFT), half)) == pytest.approx(10 / 19)
-    assert value(hard_dice_coef(batch(LEFT), half)) == 0.0
-    assert value(hard_dice_coef(batch(LEFT), half, threshold=0.4)) == pytest.approx(2 * 4 / (4 + 9))
 
 
 def test_empty_truth_predicted_empty_scores_one():
     assert value(dice_coef(batch(EMPTY), batch(EMPTY))) == pytest.approx(1.0)
-    assert value(hard_dice_coef(batch(EMPTY), batch(EMPTY))) == pytest.approx(1.0)
 
 
 def test_dice_is_per_image_then_averaged_over_the_batch():
-    # Image 1 perfect (1), image 2 misses its only pixel (0): mean 1/2, where
-    # Dice over the pooled pixels would be 2*4/(5 + 4) = 8/9.
+    # Image 2 misses its only pixel: per image, then averaged, where Dice
+    # over the pooled pixels would be near 2*4/(5 + 4) = 8/9.
     one_pixel = [[0, 0, 0], [0, 1, 0], [0, 0, 0]]
     truth, pred = batch(LEFT, one_pixel), batch(LEFT, EMPTY)
-    assert value(hard_dice_coef(truth, pred)) == pytest.approx(0.5)
     # Soft: 1 and (0 + 1)/(1 + 0 + 1) = 1/2.
     assert value(dice_coef(truth, pred)) == pytest.approx(0.75)
 
@@ -97,11 +90,11 @@ def test_get_loss_by_name():
 
 def test_model_compiled_with_them_saves_and_loads(tmp_path):
     model = keras.Sequential([keras.Input((3, 3, 1)), keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")])
-    model.compile(optimizer="adam", loss=bce_dice, metrics=[dice_coef, hard_dice_coef])
+    model.compile(optimizer="adam", loss=bce_dice, metrics=[dice_coef])
     truth = batch(LEFT, RIGHT)
     model.train_on_batch(truth, truth)  # builds the optimizer, so it is saved too
     scores = model.evaluate(truth, truth, verbose=0, return_dict=True)
-    assert set(scores) == {"loss", "dice_coef", "hard_dice_coef"}
+    assert set(scores) == {"loss", "dice_coef"}
 
     path = tmp_path / "model.keras"
     model.save(path)

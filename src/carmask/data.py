@@ -18,13 +18,13 @@ from carmask import images
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def _size(cfg: dict) -> tuple[int, int]:
-    return int(cfg["input_height"]), int(cfg["input_width"])
+def input_shape(cfg: dict) -> tuple[tuple[int, int], int]:
+    """A model block's input size (height, width) and channel count."""
+    return (int(cfg["input_height"]), int(cfg["input_width"])), int(cfg["channels"])
 
 
-def image_dataset(paths: Sequence[str], cfg: dict, batch_size: int) -> tf.data.Dataset:
-    """Batches of float32 photos in [0, 1] at model size, in ``paths`` order."""
-    size, channels = _size(cfg), int(cfg["channels"])
+def image_dataset(paths: Sequence[str], size: tuple[int, int], channels: int, batch_size: int) -> tf.data.Dataset:
+    """Batches of float32 photos in [0, 1] at ``size`` (height, width), in ``paths`` order."""
 
     def load(path: bytes) -> np.ndarray:
         return images.load_image(path.decode(), size, channels)
@@ -45,7 +45,7 @@ def training_dataset(frame: pd.DataFrame, cfg: dict, training: bool) -> tf.data.
     ``training``, examples are shuffled and flipped as configured; the seed
     comes from the model's config so a rerun sees the same batches.
     """
-    size, channels = _size(cfg), int(cfg["channels"])
+    size, channels = input_shape(cfg)
     seed = int(cfg["seed"])
 
     def load(image_path: bytes, mask_path: bytes) -> tuple[np.ndarray, np.ndarray]:

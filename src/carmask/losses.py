@@ -50,20 +50,6 @@ def dice_coef(y_true: Tensor, y_pred: Tensor, smooth: float = 1.0) -> Tensor:
 
 
 @keras.saving.register_keras_serializable(package="carmask")
-def hard_dice_coef(y_true: Tensor, y_pred: Tensor, threshold: float = 0.5) -> Tensor:
-    """Dice of the masks thresholded at ``threshold`` (pixel is car if p > threshold), batch mean.
-
-    For reporting: it is what the Kaggle score measures on the binary mask,
-    with no smoothing, and 1 when both masks are empty (Kaggle's rule).
-    """
-    overlap, total = _per_image_sums(
-        ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32"),
-        ops.cast(ops.greater(ops.cast(y_pred, "float32"), threshold), "float32"),
-    )
-    return ops.mean(ops.where(total > 0, 2.0 * overlap / ops.maximum(total, 1.0), 1.0))
-
-
-@keras.saving.register_keras_serializable(package="carmask")
 def dice_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """1 - soft Dice: optimises the overlap directly, whatever the car/background balance."""
     return 1.0 - dice_coef(y_true, y_pred)

@@ -50,7 +50,7 @@ def iter_probabilities(
     """
     import tensorflow as tf
 
-    from carmask.data import image_dataset
+    from carmask.data import image_dataset, input_shape
 
     if not len(paths):
         return  # an empty shard (more shards than images)
@@ -64,7 +64,7 @@ def iter_probabilities(
         n = tf.shape(x)[0]
         return (both[:n] + both[n:, :, ::-1]) / 2.0
 
-    for batch in image_dataset(paths, cfg, batch_size):
+    for batch in image_dataset(paths, *input_shape(cfg), batch_size):
         yield quantise(to_probability(infer(batch).numpy(), activation))
 
 
