@@ -43,9 +43,7 @@ class _Problems:
     items: dict[str, list[str]]
 
     def add(self, kind: str, what: str) -> None:
-        listed = self.items.setdefault(kind, [])
-        if what not in listed:  # both sides of the data may find the same clash
-            listed.append(what)
+        self.items.setdefault(kind, []).append(what)
 
     def raise_if_any(self, data_dir: Path) -> None:
         if not self.items:
@@ -153,12 +151,18 @@ def _check_case_duplicates(listings: dict[str, list[str]], problems: _Problems) 
                 problems.add("duplicate ids differing only in case", ", ".join(f"{folder}/{n}" for n in clash))
 
 
-def _check_in_both(data_dir: Path, side: str, names: Iterable[str], problems: _Problems) -> None:
-    """A photo both in train/ and test/ would be scored on what it was trained on."""
-    other = data_dir / ("test" if side == "train" else "train")
-    if other.is_dir():
-        for name in sorted(set(names) & set(_list_files(other))):
-            problems.add("duplicate ids: in both train/ and test/", name)
+def _check_in_both(data_dir: Path, names: dict[str, dict[str, re.Match[str]]], problems: _Problems) -> None:
+    """A photo both in train/ and test/ would be scored on what it was trained on.
+
+    A side not being built is read from its folder (names only), so each
+    side's job finds the clash on its own.
+    """
+    found = {}
+    for side in ("train", "test"):
+        folder = data_dir / side
+        found[side] = set(names[side]) if side in names else set(_list_files(folder)) if folder.is_dir() else set()
+    for name in sorted(found["train"] & found["test"]):
+        problems.add("duplicate ids: in both train/ and test/", name)
 
 
 def _pair_masks(train: dict[str, re.Match[str]], images: list[str], masks: list[str], problems: _Problems) -> dict[str, str]:
@@ -271,7 +275,7 @@ def build_manifest(
     names: dict[str, dict[str, re.Match[str]]] = {}
     for side in sides:
         names[side] = _parse_names(listings[side], side, on_bad_name, problems)
-        _check_in_both(data_dir, side, names[side], problems)
+    _check_in_both(data_dir, names, problems)
     if "train" in sides:
         mask_of = _pair_masks(names["train"], listings["train"], listings["train_masks"], problems)
     if "test" in sides:

@@ -71,8 +71,9 @@ def code(script):
     return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py")
 
 
-if untracked_checkout(workflow.basedir):
-    logger.warning(untracked_checkout(workflow.basedir))
+UNTRACKED = untracked_checkout(workflow.basedir)
+if UNTRACKED:
+    logger.warning(UNTRACKED)
 
 
 def config_path(section, key):
