@@ -450,6 +450,9 @@ ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
 }
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
 def build_model(cfg: dict[str, Any]) -> keras.Model:
     """Build the model a config block describes, as the schema checked and completed it.
 
@@ -462,7 +465,10 @@ def build_model(cfg: dict[str, Any]) -> keras.Model:
     unset, the architecture's own. Training keys (loss, epochs, ...) are
     ignored. ``unet`` has no encoder, so it ignores ``freeze_encoder`` and
     accepts only ``encoder_weights: none``. ``bn_momentum`` (optional) sets
-    every BatchNorm layer's moving-average momentum.
+    every BatchNorm layer's moving-average momentum. ``precision`` (optional,
+    default ``float32``) is a Keras dtype policy: ``mixed_bfloat16`` uses the
+    bf16 units of recent CPUs (AMX, AVX-512 BF16), ``mixed_float16`` a GPU's
+    tensor cores; either way the output stays float32.
     """
     architecture = cfg.get("architecture")
     if architecture not in ARCHITECTURES:
@@ -492,7 +498,21 @@ def build_model(cfg: dict[str, Any]) -> keras.Model:
             kwargs["decoder_filters"] = [int(f) for f in cfg["decoder_filters"]]
         kwargs["encoder_weights"] = encoder_weights
         kwargs["freeze_encoder"] = freeze_encoder
-    model = ARCHITECTURES[architecture](**kwargs)
+    precision = cfg.get("precision", "float32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        model = ARCHITECTURES[architecture](**kwargs)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    if precision != "float32":
+        # Mixed precision computes in 16 bits but the probabilities (and the
+        # loss) stay float32: a last cast layer without weights, so a float32
+        # model's weights load into it unchanged.
+        out = keras.layers.Activation("linear", dtype="float32", name="output_float32")(model.output)
+        model = keras.Model(model.input, out, name=model.name)
     if cfg.get("bn_momentum") is not None:
         set_bn_momentum(model, float(cfg["bn_momentum"]))
     return model

@@ -16,5 +16,6 @@ rule split:
         code=code("split"),
         val_fraction=config["split"]["val_fraction"],
         seed=config["split"]["seed"],
+        train_cars=config["split"]["train_cars"],
     script:
         "../scripts/split.py"

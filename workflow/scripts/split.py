@@ -10,4 +10,5 @@ write_split(
     snakemake.output.val,
     val_fraction=snakemake.params.val_fraction,
     seed=snakemake.params.seed,
+    train_cars=snakemake.params.train_cars,
 )
