@@ -3,17 +3,22 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 CORES ?= 8
+# TensorFlow build: cpu, or gpu for the CUDA one (`make run TF=gpu`). One per
+# venv: switching uninstalls the other.
+TF ?= cpu
+STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench submit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip uninstall --quiet --yes $(if $(filter gpu,$(TF)),tensorflow-cpu,tensorflow) 2>/dev/null || true
+	$(BIN)/pip install --quiet -e '.[test,$(TF)]'
+	rm -f $(VENV)/.installed-*
 	touch $@
 
 # The submission first, then the rest of the default target (validation
@@ -32,6 +37,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# Validate results/submission.csv.gz and send it with the official kaggle CLI;
+# CONFIGS: the config files the run used after config.yaml, e.g.
+# `make submit CONFIGS=config/kaggle.yaml`.
+CONFIGS ?=
+submit: $(STAMP)
+	$(BIN)/carmask submit --configfile config.yaml $(CONFIGS)
 
 clean:
 	rm -rf results logs .snakemake

@@ -9,8 +9,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pyproject_deps() -> dict[str, str]:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+def pyproject_deps(extra: str = "cpu") -> dict[str, str]:
+    """pyproject's dependencies plus one extra's (the conda env is the CPU build)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + project["optional-dependencies"][extra]
     return dict(re.match(r"([A-Za-z0-9_.\-\[\]]+)(.*)", d).groups() for d in deps)
 
 
@@ -42,3 +44,12 @@ def test_every_rule_has_conda_log_and_resources():
             assert "input:" in block or name == "rule demo_data", f"{smk.name}: {name} has no input:"
             env = re.search(r'conda:\s*\n\s*"([^"]+)"', block).group(1)
             assert (smk.parent / env).resolve().is_file(), f"{name}: {env} does not exist"
+
+
+def test_the_gpu_extra_is_the_cpu_build_s_tensorflow_with_cuda():
+    # `make run TF=gpu` swaps one TensorFlow for the other: same version range.
+    cpu, gpu = pyproject_deps("cpu"), pyproject_deps("gpu")
+    assert cpu.pop("tensorflow-cpu") == gpu.pop("tensorflow[and-cuda]")
+    assert cpu == gpu
+    makefile = (ROOT / "Makefile").read_text()
+    assert "TF ?= cpu" in makefile and ".[test,$(TF)]" in makefile

@@ -152,6 +152,7 @@ def test_output_activation_linear_leaves_logits():
         (tiny_cfg("unet", encoder_weights="imagenet"), "'none'"),
         (tiny_cfg("vgg19_pix2pix", freeze_encoder="yes"), "true or false"),
         ({"architecture": "unet", "input_height": 64}, "input_width"),
+        (tiny_cfg("unet", precision="float16"), "float32, mixed_bfloat16, mixed_float16"),
     ],
 )
 def test_bad_config_values_raise_value_error_naming_what_is_allowed(cfg, message):
@@ -300,3 +301,20 @@ def test_bn_momentum_reaches_every_batchnorm_layer_nested_ones_too(architecture)
     assert layers and {layer.momentum for layer in layers} == {0.7}
     # every BatchNorm of the model, wherever it sits, owns one moving mean
     assert len(layers) == sum(v.path.endswith("moving_mean") for v in model.variables)
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("architecture", ["mobilenetv2_pix2pix_tuned", "unet"])
+def test_mixed_precision_computes_in_16_bits_outputs_float32_and_keeps_the_weights(architecture, precision):
+    full = build_model(tiny_cfg(architecture))
+    mixed = build_model(tiny_cfg(architecture, precision=precision))
+    compute = precision.removeprefix("mixed_")
+    convs = [layer for layer in mixed._flatten_layers() if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and {layer.compute_dtype for layer in convs} == {compute}
+    assert {v.dtype for v in mixed.weights} == {"float32"}  # mixed: variables stay float32
+    assert [w.shape for w in mixed.get_weights()] == [w.shape for w in full.get_weights()]
+    x, _ = random_batch(3)
+    out = mixed(x, training=False)
+    assert out.dtype == "float32" and tuple(out.shape) == tuple(full(x, training=False).shape)
+    # building in a policy leaves the global one as it was
+    assert keras.config.dtype_policy().name == "float32"

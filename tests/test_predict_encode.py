@@ -96,7 +96,10 @@ def test_empty_shard(tmp_path, photos):
 
 def test_predict_shard_turns_on_deterministic_ops_and_repeats_exactly(tmp_path, photos, monkeypatch):
     # predict_shard configures TensorFlow like training does: deterministic
-    # kernels (on a GPU too), so two runs give the same probabilities.
+    # kernels (on a GPU too), so two runs give the same file, byte for byte;
+    # what the job measured goes to a timing file beside it.
+    import json
+
     import tensorflow as tf
 
     from carmask.predict import predict_shard
@@ -117,6 +120,32 @@ def test_predict_shard_turns_on_deterministic_ops_and_repeats_exactly(tmp_path, 
     assert [img for img, _ in runs[0]] == photos["img"].tolist()
     for (_, a), (_, b) in zip(*runs):
         assert np.array_equal(a, b)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    timing = json.loads((tmp_path / "a.timing.json").read_text())
+    assert timing["images"] == 5 and timing["images_per_s"] > 0 and timing["precision"] == "float32"
+
+
+def test_bf16_inference_copies_the_trained_weights_and_keeps_the_masks(tmp_path, photos):
+    # Predicting in bfloat16 rebuilds the architecture in that policy with the
+    # float32 model's weights: float32 probabilities out, within bf16's
+    # rounding of the float32 ones.
+    from carmask.models import build_model
+    from carmask.predict import load_for_inference
+
+    cfg = {"architecture": "unet", "input_height": 24, "input_width": 36, "channels": 3, "encoder_weights": "none",
+           "freeze_encoder": False, "output_activation": "sigmoid", "base_filters": 4, "precision": "float32"}
+    keras.utils.set_random_seed(0)
+    trained = build_model(cfg)
+    trained.save(tmp_path / "m.keras")
+    same = load_for_inference(str(tmp_path / "m.keras"), cfg, "float32")
+    bf16 = load_for_inference(str(tmp_path / "m.keras"), cfg, "mixed_bfloat16")
+    assert bf16.layers[-1].dtype_policy.name == "float32" and bf16.layers[1].dtype_policy.name == "mixed_bfloat16"
+    for a, b in zip(trained.get_weights(), bf16.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    write_probabilities(same, photos, tmp_path / "f32.parquet", cfg, batch_size=2, tta_flip=True)
+    write_probabilities(bf16, photos, tmp_path / "bf16.parquet", cfg, batch_size=2, tta_flip=True)
+    for (_, a), (_, b) in zip(read_probabilities(tmp_path / "f32.parquet"), read_probabilities(tmp_path / "bf16.parquet")):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 3  # bf16 keeps 8 bits of mantissa
 
 
 def test_a_linear_head_is_read_as_logits(tmp_path, photos):

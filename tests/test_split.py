@@ -57,3 +57,24 @@ def test_at_least_one_car_each_side():
     assert train["car"].nunique() == 1 and val["car"].nunique() == 1
     train, val = split_by_car(frame(3), 0.999, seed=0)
     assert train["car"].nunique() == 1 and val["car"].nunique() == 2
+
+
+def test_train_cars_nest_and_keep_the_validation_cars():
+    # A learning curve: 13, 34 and all training cars, always the same validation cars.
+    f = frame(80)
+    full_train, full_val = split_by_car(f, 0.16, seed=42)
+    sides = {n: split_by_car(f, 0.16, seed=42, train_cars=n) for n in (13, 34)}
+    for n, (train, val) in sides.items():
+        assert val.equals(full_val)
+        assert train["car"].nunique() == n and (train.groupby("car").size() == 16).all()
+        assert set(train["car"]) <= set(full_train["car"])
+    assert set(sides[13][0]["car"]) <= set(sides[34][0]["car"])
+    # the first by score: exactly the n lowest-scoring training cars
+    ranked = sorted(full_train["car"].unique(), key=lambda c: car_score(c, 42))
+    assert set(sides[13][0]["car"]) == set(ranked[:13])
+    all_cars = full_train["car"].nunique()
+    assert split_by_car(f, 0.16, seed=42, train_cars=all_cars)[0].equals(full_train)
+    import pytest
+
+    with pytest.raises(ValueError, match=f"only {all_cars} training cars"):
+        split_by_car(f, 0.16, seed=42, train_cars=all_cars + 1)

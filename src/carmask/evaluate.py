@@ -59,7 +59,7 @@ def evaluate_model(
     cfg: dict,
     threshold: float,
     training_path: str,
-    prediction_paths: Sequence[str],
+    timing_paths: Sequence[str],
     out_json: str,
     out_model_json: str,
 ) -> dict:
@@ -91,7 +91,7 @@ def evaluate_model(
     result["threshold"] = threshold
     result["architecture"] = cfg["architecture"]
     result["training"] = json.loads(Path(training_path).read_text())
-    result["predict_images_per_s"] = prediction_rate(prediction_paths)
+    result["predict_images_per_s"] = prediction_rate(timing_paths)
     files.write_json(result, out_json)
     files.write_json(
         {
@@ -109,7 +109,7 @@ def evaluate_model(
 
 
 def prediction_rate(paths: Sequence[str]) -> float | None:
-    """Images/s of the predict jobs, from the rate they store in their files."""
+    """Images/s of the predict jobs, from their timing files."""
     rates = [read_rate(p) for p in paths]
     rates = [r for r in rates if r]
     return round(float(np.mean(rates)), 2) if rates else None

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from carmask import files, runtime
 from carmask.images import quantise
 from carmask.logs import Progress
-from carmask.predictions import PREDICTIONS_ROW_GROUP, PREDICTIONS_SCHEMA, RATE_KEY, record_batch
+from carmask.predictions import PREDICTIONS_ROW_GROUP, PREDICTIONS_SCHEMA, record_batch, timing_path
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,27 @@ def shard_rows(items: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:
     return items.iloc[bounds[shard] : bounds[shard + 1]]
 
 
+def load_for_inference(model_path: str, cfg: dict, precision: str = "float32"):
+    """The trained model, computing in ``precision`` (a Keras dtype policy).
+
+    A model is saved with the policy it trained in. To predict in another
+    (bf16 on a CPU with AMX, say) the architecture is rebuilt from its config
+    block in that policy and the trained weights are copied in: the same
+    network, other arithmetic.
+    """
+    import keras
+
+    import carmask.losses  # noqa: F401 - registers the custom losses for loading
+    from carmask.models import build_model
+
+    model = keras.models.load_model(model_path, compile=False)
+    if precision == cfg.get("precision", "float32"):
+        return model
+    rebuilt = build_model(dict(cfg, precision=precision, encoder_weights="none"))
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
 def predict_shard(
     model_path: str,
     items_path: str,
@@ -86,21 +107,26 @@ def predict_shard(
     batch_size: int,
     tta_flip: bool,
     threads: int = 1,
+    precision: str = "float32",
 ) -> None:
-    """Predict one shard of a manifest and write its probabilities atomically."""
+    """Predict one shard of a manifest; write its probabilities and its timing atomically."""
     runtime.configure(threads)
-    import keras
-
-    import carmask.losses  # noqa: F401 - registers the custom losses for loading
-
     rows = shard_rows(pd.read_parquet(items_path, columns=["img", "image_path"]), shard, shards)
-    model = keras.models.load_model(model_path, compile=False)
-    log.info("shard %d/%d: %d images, model %s", shard, shards, len(rows), model_path)
-    write_probabilities(model, rows, out_path, cfg, batch_size, tta_flip)
+    model = load_for_inference(model_path, cfg, precision)
+    log.info("shard %d/%d: %d images, model %s, %s", shard, shards, len(rows), model_path, precision)
+    rate = write_probabilities(model, rows, out_path, cfg, batch_size, tta_flip)
+    log.info("%.1f images/s", rate)
+    files.write_json({"images": len(rows), "images_per_s": round(rate, 3), "precision": precision,
+                      "batch_size": batch_size, "tta_flip": tta_flip, "threads": threads}, timing_path(out_path))
 
 
-def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: dict, batch_size: int, tta_flip: bool) -> None:
-    """Stream predictions for ``rows`` into a zstd-compressed parquet file."""
+def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: dict, batch_size: int, tta_flip: bool) -> float:
+    """Stream predictions for ``rows`` into a zstd-compressed parquet file; return images/s.
+
+    The rate leaves out the first batch, which pays for tracing. The file
+    holds nothing that varies between runs (no timings), so the same model,
+    photos and settings give the same bytes.
+    """
     names = rows["img"].tolist()
     progress = Progress(len(names), "predicted", log)
     start_time = time.perf_counter()
@@ -124,9 +150,7 @@ def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: di
             raise RuntimeError(f"predicted {start} images, expected {len(names)}")
         if not names:
             writer.write_table(PREDICTIONS_SCHEMA.empty_table())
-        end = time.perf_counter()
-        if warm is not None and warm[0] < len(names):
-            rate = (len(names) - warm[0]) / max(end - warm[1], 1e-9)
-        else:
-            rate = len(names) / max(end - start_time, 1e-9)
-        writer.add_key_value_metadata({RATE_KEY: f"{rate:.3f}"})
+    end = time.perf_counter()
+    if warm is not None and warm[0] < len(names):
+        return (len(names) - warm[0]) / max(end - warm[1], 1e-9)
+    return len(names) / max(end - start_time, 1e-9)

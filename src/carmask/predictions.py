@@ -7,6 +7,7 @@ the model code (and editing them does not rerun the encode jobs).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,8 +26,6 @@ PREDICTIONS_SCHEMA = pa.schema(
 )
 #: Images per parquet row group of a predictions file (what a reader holds at once).
 PREDICTIONS_ROW_GROUP = 256
-#: Parquet key-value metadata: the images/s the predict job measured.
-RATE_KEY = "carmask.images_per_s"
 
 
 def record_batch(names: Sequence[str], probs: np.ndarray) -> pa.RecordBatch:
@@ -43,10 +42,19 @@ def record_batch(names: Sequence[str], probs: np.ndarray) -> pa.RecordBatch:
     )
 
 
-def read_rate(path: str | Path) -> float | None:
-    """The images/s a predict job measured for its file (decode + model + write)."""
-    meta = pq.ParquetFile(path).metadata.metadata or {}
-    value = meta.get(RATE_KEY.encode())
+def timing_path(predictions_path: str | Path) -> Path:
+    """The JSON beside a predictions file with what its job measured (images/s).
+
+    Timings vary from run to run, so they live apart from the predictions,
+    which are byte-identical between runs with the same settings.
+    """
+    path = Path(predictions_path)
+    return path.with_name(path.name.removesuffix(".parquet") + ".timing.json")
+
+
+def read_rate(timing: str | Path) -> float | None:
+    """The images/s a predict job measured (decode + model + write), from its timing file."""
+    value = json.loads(Path(timing).read_text()).get("images_per_s")
     return float(value) if value else None
 
 

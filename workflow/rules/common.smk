@@ -99,10 +99,13 @@ def get_items_table(wildcards):
     }[wildcards.subset]
 
 
-def get_shards(kind, model, subset):
-    """All prediction or RLE shard files (``kind``: predictions, rle) of one model and subset."""
+def get_shards(kind, model, subset, ext="parquet"):
+    """All prediction or RLE shard files (``kind``: predictions, rle) of one model and subset.
+
+    ``ext`` "timing.json" names the predict jobs' timing files instead.
+    """
     return expand(
-        "results/{kind}/{model}/{subset}/shard-{shard}.parquet",
+        "results/{kind}/{model}/{subset}/shard-{shard}." + ext,
         kind=kind,
         model=model,
         subset=subset,

@@ -1,7 +1,7 @@
 rule evaluate:
     input:
         shards=lambda wildcards: get_shards("rle", wildcards.model, "val"),
-        predictions=lambda wildcards: get_shards("predictions", wildcards.model, "val"),
+        timings=lambda wildcards: get_shards("predictions", wildcards.model, "val", "timing.json"),
         val="results/split/val.parquet",
         training="results/models/{model}/training.json",
     output:

@@ -3,7 +3,8 @@ rule predict:
         model="results/models/{model}/model.keras",
         manifest=get_items_table,
     output:
-        "results/predictions/{model}/{subset}/shard-{shard}.parquet",
+        predictions="results/predictions/{model}/{subset}/shard-{shard}.parquet",
+        timing="results/predictions/{model}/{subset}/shard-{shard}.timing.json",
     log:
         "logs/predict/{model}/{subset}/shard-{shard}.log",
     conda:
@@ -18,5 +19,6 @@ rule predict:
         shards=lambda wildcards: SHARDS[wildcards.subset],
         batch_size=config["inference"]["batch_size"],
         tta_flip=config["inference"]["tta_flip"],
+        precision=config["inference"]["precision"],
     script:
         "../scripts/predict.py"

@@ -10,7 +10,7 @@ evaluate_model(
     cfg=dict(snakemake.params.cfg),
     threshold=snakemake.params.threshold,
     training_path=snakemake.input.training,
-    prediction_paths=snakemake.input.predictions,
+    timing_paths=snakemake.input.timings,
     out_json=snakemake.output.full,
     out_model_json=snakemake.output.model,
 )

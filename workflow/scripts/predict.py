@@ -7,11 +7,12 @@ setup(snakemake.log[0])
 predict_shard(
     snakemake.input.model,
     snakemake.input.manifest,
-    snakemake.output[0],
+    snakemake.output.predictions,
     cfg=dict(snakemake.params.cfg),
     shard=int(snakemake.wildcards.shard),
     shards=snakemake.params.shards,
     batch_size=snakemake.params.batch_size,
     tta_flip=snakemake.params.tta_flip,
     threads=snakemake.threads,
+    precision=snakemake.params.precision,
 )
