@@ -9,7 +9,7 @@ CORES ?= 8
 TF ?= cpu
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: run test lint bench submit clean
+.PHONY: run test lint bench bench-full bench-gpu submit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# The whole 100,064-photo Kaggle test set through the workflow (~30 min on 2
+# cores; needs ../shared/data); bench-gpu: the same on a GPU machine, on demo
+# photos (`make bench-gpu TF=gpu`).
+bench-full: $(STAMP)
+	$(BIN)/python benchmarks/bench_full.py
+
+bench-gpu: $(STAMP)
+	$(BIN)/python benchmarks/bench_full.py --synthetic --configfile config.yaml benchmarks/gpu.yaml
 
 # Validate results/submission.csv.gz and send it with the official kaggle CLI;
 # CONFIGS: the config files the run used after config.yaml, e.g.

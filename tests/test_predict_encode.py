@@ -154,3 +154,20 @@ def test_a_linear_head_is_read_as_logits(tmp_path, photos):
     logits = np.array([[-30.0, 0.0, 2.0]], np.float32).reshape(1, 1, 3, 1)
     np.testing.assert_allclose(to_probability(logits, "linear")[0, 0], [0.0, 0.5, 1 / (1 + np.exp(-2.0))], atol=1e-7)
     np.testing.assert_array_equal(to_probability(logits.clip(0, 1), "sigmoid"), logits.clip(0, 1)[..., 0])
+
+
+def test_auto_precision_picks_bf16_only_where_the_cpu_has_it(monkeypatch):
+    import tensorflow as tf
+
+    from carmask import runtime
+
+    xeon = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    epyc = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n"
+    assert runtime.cpu_has_bf16(xeon) and not runtime.cpu_has_bf16(epyc) and not runtime.cpu_has_bf16("")
+    assert runtime.resolve_precision("float32") == "float32"
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    for has_bf16, want in ((True, "mixed_bfloat16"), (False, "float32")):
+        monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: has_bf16)
+        assert runtime.resolve_precision("auto") == want
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["a GPU"])
+    assert runtime.resolve_precision("auto") == "mixed_float16"

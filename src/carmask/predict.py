@@ -109,8 +109,14 @@ def predict_shard(
     threads: int = 1,
     precision: str = "float32",
 ) -> None:
-    """Predict one shard of a manifest; write its probabilities and its timing atomically."""
+    """Predict one shard of a manifest; write its probabilities and its timing atomically.
+
+    ``precision`` is ``inference.precision``: a Keras dtype policy or ``auto``
+    (see :func:`carmask.runtime.resolve_precision`); the timing file records
+    the policy used.
+    """
     runtime.configure(threads)
+    precision = runtime.resolve_precision(precision)
     rows = shard_rows(pd.read_parquet(items_path, columns=["img", "image_path"]), shard, shards)
     model = load_for_inference(model_path, cfg, precision)
     log.info("shard %d/%d: %d images, model %s, %s", shard, shards, len(rows), model_path, precision)

@@ -65,13 +65,15 @@ def test_kaggle_config_plans_the_full_pipeline_on_a_kaggle_sized_folder(tmp_path
         "--configfile", "config.yaml", "config/kaggle.yaml", "--config", f"data_dir={data}",
     )
     shards = kaggle_config()["inference"]["shards"]
+    # the test set in its shards, the validation cars in one, scored before the merge
     assert planned_jobs(proc) == {
         "manifest_train": 1,
         "manifest_test": 1,
         "split": 1,
         "train": 1,
-        "predict": shards,
-        "encode": shards,
+        "predict": shards + 1,
+        "encode": shards + 1,
+        "evaluate": 1,
         "merge": 1,
         "compress_submission": 1,
     }

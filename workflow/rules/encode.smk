@@ -6,6 +6,8 @@ rule encode:
         "results/rle/{model}/{subset}/shard-{shard}.parquet",
     log:
         "logs/encode/{model}/{subset}/shard-{shard}.log",
+    benchmark:
+        "logs/benchmarks/encode/{model}/{subset}/shard-{shard}.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 1

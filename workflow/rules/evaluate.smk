@@ -1,7 +1,9 @@
 rule evaluate:
     input:
         shards=lambda wildcards: get_shards("rle", wildcards.model, "val"),
-        timings=lambda wildcards: get_shards("predictions", wildcards.model, "val", "timing.json"),
+        timings=lambda wildcards: get_shards(
+            "predictions", wildcards.model, "val", "timing.json"
+        ),
         val="results/split/val.parquet",
         training="results/models/{model}/training.json",
     output:
@@ -9,6 +11,8 @@ rule evaluate:
         model="results/models/{model}/metrics.json",
     log:
         "logs/evaluate/{model}.log",
+    benchmark:
+        "logs/benchmarks/evaluate/{model}.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 1

@@ -5,6 +5,8 @@ rule manifest_train:
         "results/manifest/train.parquet",
     log:
         "logs/manifest/train.log",
+    benchmark:
+        "logs/benchmarks/manifest/train.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 2
@@ -28,6 +30,8 @@ rule manifest_test:
         "results/manifest/test.parquet",
     log:
         "logs/manifest/test.log",
+    benchmark:
+        "logs/benchmarks/manifest/test.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 2

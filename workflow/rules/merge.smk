@@ -5,6 +5,8 @@ rule merge:
         csv="results/submission.csv",
     log:
         "logs/merge.log",
+    benchmark:
+        "logs/benchmarks/merge.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 1

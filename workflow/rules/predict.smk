@@ -7,6 +7,8 @@ rule predict:
         timing="results/predictions/{model}/{subset}/shard-{shard}.timing.json",
     log:
         "logs/predict/{model}/{subset}/shard-{shard}.log",
+    benchmark:
+        "logs/benchmarks/predict/{model}/{subset}/shard-{shard}.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 2

@@ -6,6 +6,8 @@ rule split:
         val="results/split/val.parquet",
     log:
         "logs/split.log",
+    benchmark:
+        "logs/benchmarks/split.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 1

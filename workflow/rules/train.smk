@@ -15,6 +15,8 @@ rule train:
         summary="results/models/{model}/summary.txt",
     log:
         "logs/train/{model}.log",
+    benchmark:
+        "logs/benchmarks/train/{model}.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 2
