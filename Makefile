@@ -4,12 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 8
-# TensorFlow build: cpu, or gpu for the CUDA one (`make run TF=gpu`). One per
-# venv: switching uninstalls the other.
-TF ?= cpu
+# TensorFlow build: cpu, or gpu for the CUDA one (`make install TF=gpu`). One
+# per venv, remembered in .venv/.tf: later targets keep it; naming the other
+# switches (uninstalls one, installs the other).
+TF ?= $(shell cat $(VENV)/.tf 2>/dev/null || echo cpu)
 STAMP := $(VENV)/.installed-$(TF)
 
-.PHONY: run test lint bench bench-full bench-gpu submit clean
+.PHONY: install run test lint bench bench-full bench-gpu submit clean
+
+install: $(STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +22,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip uninstall --quiet --yes $(if $(filter gpu,$(TF)),tensorflow-cpu,tensorflow) 2>/dev/null || true
 	$(BIN)/pip install --quiet -e '.[test,$(TF)]'
 	rm -f $(VENV)/.installed-*
+	echo $(TF) > $(VENV)/.tf
 	touch $@
 
 # The submission first, then the rest of the default target (validation
@@ -42,10 +46,10 @@ bench: $(STAMP)
 # cores; needs ../shared/data); bench-gpu: the same on a GPU machine, on demo
 # photos (`make bench-gpu TF=gpu`).
 bench-full: $(STAMP)
-	$(BIN)/python benchmarks/bench_full.py
+	$(BIN)/python benchmarks/full_test_set.py
 
 bench-gpu: $(STAMP)
-	$(BIN)/python benchmarks/bench_full.py --synthetic --configfile config.yaml benchmarks/gpu.yaml
+	$(BIN)/python benchmarks/full_test_set.py --synthetic --configfile config.yaml benchmarks/gpu.yaml
 
 # Validate results/submission.csv.gz and send it with the official kaggle CLI;
 # CONFIGS: the config files the run used after config.yaml, e.g.

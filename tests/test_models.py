@@ -318,3 +318,6 @@ def test_mixed_precision_computes_in_16_bits_outputs_float32_and_keeps_the_weigh
     assert out.dtype == "float32" and tuple(out.shape) == tuple(full(x, training=False).shape)
     # building in a policy leaves the global one as it was
     assert keras.config.dtype_policy().name == "float32"
+    # float16 training scales the loss (small gradients would underflow)
+    mixed.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    assert isinstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")

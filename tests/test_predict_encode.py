@@ -125,21 +125,23 @@ def test_predict_shard_turns_on_deterministic_ops_and_repeats_exactly(tmp_path, 
     assert timing["images"] == 5 and timing["images_per_s"] > 0 and timing["precision"] == "float32"
 
 
-def test_bf16_inference_copies_the_trained_weights_and_keeps_the_masks(tmp_path, photos):
+@pytest.mark.parametrize("widths", [{"architecture": "unet", "base_filters": 4},
+                                    {"architecture": "mobilenetv2_pix2pix_tuned", "decoder_filters": [16, 8, 8, 8]}])
+def test_bf16_inference_copies_the_trained_weights_and_keeps_the_masks(tmp_path, photos, widths):
     # Predicting in bfloat16 rebuilds the architecture in that policy with the
-    # float32 model's weights: float32 probabilities out, within bf16's
-    # rounding of the float32 ones.
+    # float32 model's weights (a nested encoder's too): float32 probabilities
+    # out, within bf16's rounding of the float32 ones.
     from carmask.models import build_model
     from carmask.predict import load_for_inference
 
-    cfg = {"architecture": "unet", "input_height": 24, "input_width": 36, "channels": 3, "encoder_weights": "none",
-           "freeze_encoder": False, "output_activation": "sigmoid", "base_filters": 4, "precision": "float32"}
+    cfg = {"input_height": 24, "input_width": 36, "channels": 3, "encoder_weights": "none",
+           "freeze_encoder": False, "output_activation": "sigmoid", "precision": "float32", **widths}
     keras.utils.set_random_seed(0)
     trained = build_model(cfg)
     trained.save(tmp_path / "m.keras")
     same = load_for_inference(str(tmp_path / "m.keras"), cfg, "float32")
     bf16 = load_for_inference(str(tmp_path / "m.keras"), cfg, "mixed_bfloat16")
-    assert bf16.layers[-1].dtype_policy.name == "float32" and bf16.layers[1].dtype_policy.name == "mixed_bfloat16"
+    assert bf16.layers[-1].dtype_policy.name == "float32" and bf16.layers[-2].dtype_policy.name == "mixed_bfloat16"
     for a, b in zip(trained.get_weights(), bf16.get_weights()):
         np.testing.assert_array_equal(a, b)
     write_probabilities(same, photos, tmp_path / "f32.parquet", cfg, batch_size=2, tta_flip=True)

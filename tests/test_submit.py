@@ -90,8 +90,9 @@ def test_message_template_and_competition_come_from_the_config(finished, kaggle_
     assert args[3] == "my-copy" and args[-1] == f"dice=0.99 {MODEL}"
 
 
-def test_without_the_kaggle_cli_one_clear_error(finished, kaggle_cli, monkeypatch, capsys):
-    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+def test_without_the_kaggle_cli_one_clear_error(finished, kaggle_cli, monkeypatch, capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert main(["submit", "--configfile", str(finished / "config.yaml"), "--directory", str(finished)]) == 2
     assert "`kaggle` command is not on PATH: `pip install kaggle`" in capsys.readouterr().err
     assert not kaggle_cli.exists()
@@ -99,14 +100,22 @@ def test_without_the_kaggle_cli_one_clear_error(finished, kaggle_cli, monkeypatc
 
 def test_without_credentials_one_clear_error(finished, kaggle_cli, monkeypatch, tmp_path):
     monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "nowhere"))
-    with pytest.raises(SubmitError, match="no Kaggle credentials.*kaggle.json"):
+    with pytest.raises(SubmitError, match="no Kaggle credentials.*access_token"):
         submit([str(finished / "config.yaml")], finished)
     assert not kaggle_cli.exists()
+    # any one of the CLI's sources is enough: a token file, a legacy key file, the token variable
     (tmp_path / "nowhere").mkdir()
-    (tmp_path / "nowhere" / "kaggle.json").write_text('{"username": "someone", "key": "0123"}')
-    submit([str(finished / "config.yaml")], finished)  # the token file is enough
+    for name, text in (("access_token", "KGAT_0123"), ("kaggle.json", '{"username": "someone", "key": "0123"}')):
+        (tmp_path / "nowhere" / name).write_text(text)
+        submit([str(finished / "config.yaml")], finished)
+        assert kaggle_cli.exists()
+        kaggle_cli.unlink()
+        (tmp_path / "nowhere" / name).unlink()
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_0123")
+    submit([str(finished / "config.yaml")], finished)
     assert kaggle_cli.exists()
 
 
@@ -137,6 +146,19 @@ def test_missing_submission_or_score_say_what_to_run(tmp_path, kaggle_cli):
     (run / "results/models" / MODEL / "metrics.json").unlink()
     with pytest.raises(SubmitError, match="no validation score yet"):
         submit([str(run / "config.yaml")], run)
+
+
+def test_config_mistakes_are_one_clear_error(finished, kaggle_cli, tmp_path):
+    with pytest.raises(SubmitError, match="config file .*nope.yaml not found"):
+        submit([str(finished / "config.yaml"), "nope.yaml"], finished)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("submit:\n  message: '{model} {dice}'\n")
+    with pytest.raises(SubmitError, match="cannot be filled.*'dice'"):
+        submit([str(finished / "config.yaml"), str(bad)], finished)
+    bad.write_text("submit:\n  competition: 7\n")
+    with pytest.raises(SubmitError, match="not valid"):
+        submit([str(finished / "config.yaml"), str(bad)], finished)
+    assert not kaggle_cli.exists()
 
 
 def test_a_failing_kaggle_cli_is_reported(finished, kaggle_cli, monkeypatch):

@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--per-image", action="store_true", help="include every image's Dice in the output")
     send = sub.add_parser("submit", help="validate results/submission.csv.gz and submit it with the kaggle CLI")
     send.add_argument("--configfile", nargs="+", default=["config.yaml"],
-                      help="the config files of the run, layered like snakemake's --configfile (default config.yaml)")
+                      help="the config files of the run, layered like snakemake's --configfile, relative to "
+                           "--directory (default config.yaml)")
     send.add_argument("--directory", default=".", help="the workflow's directory (holds results/)")
     send.add_argument("--file", default=None, help="submission file relative to it (default results/submission.csv.gz)")
     args = parser.parse_args(argv)

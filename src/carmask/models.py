@@ -505,14 +505,16 @@ def build_model(cfg: dict[str, Any]) -> keras.Model:
     keras.config.set_dtype_policy(precision)
     try:
         model = ARCHITECTURES[architecture](**kwargs)
+        if precision != "float32":
+            # Mixed precision computes in 16 bits but the probabilities (and
+            # the loss) stay float32: a last cast layer without weights, so a
+            # float32 model's weights load into it unchanged. Made inside the
+            # policy, so the model's own policy is the mixed one (Keras then
+            # scales the loss of a mixed_float16 model against underflow).
+            out = keras.layers.Activation("linear", dtype="float32", name="output_float32")(model.output)
+            model = keras.Model(model.input, out, name=model.name)
     finally:
         keras.config.set_dtype_policy(previous)
-    if precision != "float32":
-        # Mixed precision computes in 16 bits but the probabilities (and the
-        # loss) stay float32: a last cast layer without weights, so a float32
-        # model's weights load into it unchanged.
-        out = keras.layers.Activation("linear", dtype="float32", name="output_float32")(model.output)
-        model = keras.Model(model.input, out, name=model.name)
     if cfg.get("bn_momentum") is not None:
         set_bn_momentum(model, float(cfg["bn_momentum"]))
     return model

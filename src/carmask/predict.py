@@ -108,8 +108,11 @@ def predict_shard(
     tta_flip: bool,
     threads: int = 1,
     precision: str = "float32",
+    timing_out: str | None = None,
 ) -> None:
     """Predict one shard of a manifest; write its probabilities and its timing atomically.
+
+    ``timing_out`` is the timing file (default: :func:`timing_path` of ``out_path``).
 
     ``precision`` is ``inference.precision``: a Keras dtype policy or ``auto``
     (see :func:`carmask.runtime.resolve_precision`); the timing file records
@@ -123,7 +126,7 @@ def predict_shard(
     rate = write_probabilities(model, rows, out_path, cfg, batch_size, tta_flip)
     log.info("%.1f images/s", rate)
     files.write_json({"images": len(rows), "images_per_s": round(rate, 3), "precision": precision,
-                      "batch_size": batch_size, "tta_flip": tta_flip, "threads": threads}, timing_path(out_path))
+                      "batch_size": batch_size, "tta_flip": tta_flip, "threads": threads}, timing_out or timing_path(out_path))
 
 
 def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: dict, batch_size: int, tta_flip: bool) -> float:

@@ -1,6 +1,8 @@
 """The predictions file: ``uint8`` probability maps at model size, one parquet row per image.
 
-Written by the predict stage, read by encode and evaluate. Kept apart from
+Written by the predict stage and read by encode; evaluate reads only the
+timing file a predict job writes beside it.
+Kept apart from
 :mod:`carmask.predict` so that reading the file needs neither TensorFlow nor
 the model code (and editing them does not rerun the encode jobs).
 """

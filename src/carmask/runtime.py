@@ -32,6 +32,11 @@ def configure(threads: int, seed: int | None = None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
     except RuntimeError:
         log.debug("TensorFlow already initialised; thread settings unchanged")
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:  # several predict jobs may share one GPU: each takes what it needs, not all of it
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            log.debug("TensorFlow already initialised; GPU memory growth unchanged")
     if seed is not None:
         keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()

@@ -34,28 +34,43 @@ class SubmitError(RuntimeError):
 
 
 def load_config(paths: Sequence[str | os.PathLike[str]], workdir: Path) -> dict:
-    """Config files layered like ``snakemake --configfile a b`` and completed by the schema."""
+    """Config files layered like ``snakemake --configfile a b`` and completed by the schema.
+
+    Paths are relative to ``workdir``, like the run's own ``--configfile``.
+    """
     import yaml
+    from snakemake.exceptions import WorkflowError
     from snakemake.utils import update_config, validate
 
     config: dict = {}
     for path in paths:
-        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
-    validate(config, str(workdir / SCHEMA))
+        full = workdir / path
+        if not full.is_file():
+            raise SubmitError(f"config file {full} not found (give the files the run used, after config.yaml)")
+        update_config(config, yaml.safe_load(full.read_text()) or {})
+    try:
+        validate(config, str(workdir / SCHEMA))
+    except WorkflowError as err:
+        raise SubmitError(f"the config files {list(map(str, paths))} are not valid: {err}") from err
     return config
 
 
 def kaggle_credentials() -> str | None:
     """Where the kaggle CLI will find credentials, or None when it will not.
 
-    The CLI reads ``KAGGLE_USERNAME`` and ``KAGGLE_KEY``, else
-    ``kaggle.json`` in ``$KAGGLE_CONFIG_DIR`` or ``~/.kaggle``.
+    The CLI reads an API token (``KAGGLE_API_TOKEN``, or ``access_token``)
+    or a legacy key (``KAGGLE_USERNAME`` and ``KAGGLE_KEY``, or
+    ``kaggle.json``); the files live in ``$KAGGLE_CONFIG_DIR`` or ``~/.kaggle``.
     """
+    if os.environ.get("KAGGLE_API_TOKEN"):
+        return "KAGGLE_API_TOKEN"
     if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
         return "KAGGLE_USERNAME/KAGGLE_KEY"
     folder = Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle")
-    token = folder / "kaggle.json"
-    return str(token) if token.is_file() else None
+    for name in ("access_token", "kaggle.json"):
+        if (folder / name).is_file():
+            return str(folder / name)
+    return None
 
 
 def submitted_model(config: dict, workdir: Path) -> str:
@@ -77,13 +92,18 @@ def submission_message(config: dict, workdir: Path) -> str:
         raise SubmitError(f"{metrics} not found: the submitted model has no validation score yet "
                           "(run the workflow's default target, which evaluates it)")
     val_dice = json.loads(metrics.read_text())["val_dice"]
-    return config["submit"]["message"].format(model=model, val_dice=val_dice)
+    try:
+        return config["submit"]["message"].format(model=model, val_dice=val_dice)
+    except (KeyError, IndexError, ValueError) as err:
+        raise SubmitError(f"submit.message {config['submit']['message']!r} cannot be filled: {err!r} "
+                          "(it may use {model} and {val_dice})") from err
 
 
-def check_submission(path: Path, manifest: Path) -> int:
+def check_submission(path: Path, manifest: Path, config_paths: Sequence[str]) -> int:
     """Validate the file against the test manifest; return its row count."""
     if not path.is_file():
-        raise SubmitError(f"{path} not found: build it with `snakemake --cores 8 {path}` "
+        raise SubmitError(f"{path} not found: build it with `snakemake --cores 8 results/submission.csv.gz "
+                          f"--configfile {' '.join(map(str, config_paths))}` "
                           "(inference.gzip: true also makes it part of the default target)")
     if not manifest.is_file():
         raise SubmitError(f"{manifest} not found: {path} was not made by this workflow's run here")
@@ -105,13 +125,14 @@ def submit(config_paths: Sequence[str], workdir: str | os.PathLike[str] = ".", s
     kaggle = shutil.which("kaggle")
     if kaggle is None:
         raise SubmitError("the `kaggle` command is not on PATH: `pip install kaggle` (the official Kaggle CLI), "
-                          "then put your API token in ~/.kaggle/kaggle.json (kaggle.com > Settings > API)")
+                          "then put your API token in ~/.kaggle/access_token (kaggle.com > Settings > API)")
     if kaggle_credentials() is None:
-        raise SubmitError("no Kaggle credentials: put your API token in ~/.kaggle/kaggle.json (or $KAGGLE_CONFIG_DIR), "
-                          "or set KAGGLE_USERNAME and KAGGLE_KEY (kaggle.com > Settings > API > Create New Token)")
+        raise SubmitError("no Kaggle credentials: create an API token (kaggle.com > Settings > API) and put it in "
+                          "~/.kaggle/access_token or $KAGGLE_API_TOKEN (a legacy key: ~/.kaggle/kaggle.json, or "
+                          "KAGGLE_USERNAME and KAGGLE_KEY); $KAGGLE_CONFIG_DIR replaces ~/.kaggle")
     path = workdir / (submission or "results/submission.csv.gz")
     message = submission_message(config, workdir)
-    rows = check_submission(path, workdir / "results" / "manifest" / "test.parquet")
+    rows = check_submission(path, workdir / "results" / "manifest" / "test.parquet", config_paths)
     competition = config["submit"]["competition"]
     print(f"{path}: {rows:,} valid masks; submitting to {competition}: {message!r}", flush=True)
     proc = subprocess.run([kaggle, "competitions", "submit", "-c", competition, "-f", str(path), "-m", message])

@@ -67,6 +67,9 @@ def test_evaluate_and_score_agree(finished_run):
         shutil.copy(finished_run / path, truth)  # manifest paths are relative to the workdir
     scored = score_submission(sub_path, truth)
     assert scored["dice_mean"] == metrics["dice_mean"]
+    # the predict job's measured speed reaches the metrics, from its timing file
+    timing = json.loads((finished_run / f"results/predictions/{model}/val/shard-0.timing.json").read_text())
+    assert metrics["predict_images_per_s"] == round(timing["images_per_s"], 2) > 0
     assert scored["per_image"] == metrics["per_image"]
     # the score rule, as a user runs it
     cfg = override(finished_run, f"score: {{submission: {sub_path}, truth: {truth}}}\n")

@@ -15,4 +15,5 @@ predict_shard(
     tta_flip=snakemake.params.tta_flip,
     threads=snakemake.threads,
     precision=snakemake.params.precision,
+    timing_out=snakemake.output.timing,
 )

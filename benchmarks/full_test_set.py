@@ -17,8 +17,8 @@ would change their link counts), and the page cache holds the 1,281 real
 files, so decoding costs what it would on 100,064 distinct files of that
 size on a fast disk.
 
-    python benchmarks/bench_full.py                      # this machine (make bench-full)
-    python benchmarks/bench_full.py --synthetic --configfile config.yaml benchmarks/gpu.yaml
+    python benchmarks/full_test_set.py                      # this machine (make bench-full)
+    python benchmarks/full_test_set.py --synthetic --configfile config.yaml benchmarks/gpu.yaml
                                                          # a GPU machine without ../shared (make bench-gpu)
 
 Not part of ``make test``: it takes about half an hour on 2 cores. Without
@@ -73,7 +73,8 @@ def build_folder(dest: Path, train_from: Path, photos: list[Path], sample_submis
     if limit:
         names = names[:limit]
     done = dest / ".complete"
-    if done.is_file() and done.read_text() == f"{len(names)}\n":
+    stamp = f"{len(names)} test links over {len(photos)} photos from {photos[0].parent}; train from {train_from}\n"
+    if done.is_file() and done.read_text() == stamp:
         return len(names)
     if dest.exists():
         shutil.rmtree(dest)
@@ -85,7 +86,7 @@ def build_folder(dest: Path, train_from: Path, photos: list[Path], sample_submis
     for i, name in enumerate(names):
         os.symlink(photos[i % len(photos)].resolve(), dest / "test" / name)
     pd.DataFrame({"img": names, "rle_mask": "1 1"}).to_csv(dest / "sample_submission.csv", index=False)
-    done.write_text(f"{len(names)}\n")
+    done.write_text(stamp)
     return len(names)
 
 

@@ -1,8 +1,8 @@
 """Predict, old path against new, in the same run: images/s and full-size Dice of a trained model.
 
-Takes a finished real-photo run (default: the workflow copy this repository's
-``config/real-80.yaml`` ran in, ``--run``), its trained model and its
-validation photos, and predicts them through ``carmask.predict`` with each
+Takes a finished real-photo run (``--run``: the workflow directory where
+``config/real-80.yaml`` ran, and ``--configfile``: its config files), its
+trained model and its validation photos, and predicts them through ``carmask.predict`` with each
 setting below, one after the other in this process with the same threads:
 
 - ``before``: float32, ``batch_size`` 8, flip TTA (the shipped default until
@@ -22,6 +22,7 @@ printed beside each.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def one_setting(model_path: Path, cfg: dict, val: pd.DataFrame, precision: str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, default=ROOT, help="a finished workflow directory (default: this checkout)")
+    parser.add_argument("--run", type=Path, required=True, help="a finished workflow directory")
     parser.add_argument("--configfile", nargs="+", default=["config.yaml", "config/real-80.yaml"], help="its config files")
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads (the predict rule's)")
     parser.add_argument("--repeat", type=int, default=2)
@@ -93,6 +94,10 @@ def main() -> None:
         return
     runtime.configure(args.threads)
     cfg, model_path, val = load_run(args.run, args.configfile)
+    trained = json.loads((model_path.parent / "training.json").read_text())["input_size"]
+    if trained != [cfg["input_height"], cfg["input_width"]]:
+        raise SystemExit(f"{model_path} was trained at {trained}, but {args.configfile} say "
+                         f"{cfg['input_height']}x{cfg['input_width']}: pass the config files that run used")
     if args.limit:
         val = val.iloc[: args.limit]
     truth = {img: load_mask(path) for img, path in zip(val["img"], val["mask_path"])}
