@@ -58,7 +58,10 @@ def load_run(run: Path, configfiles: list[str]) -> tuple[dict, Path, pd.DataFram
         update_config(config, yaml.safe_load((run / name).read_text()))
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     model = config["submission_model"]
-    return config["models"][model], run / "results" / "models" / model / "model.keras", pd.read_parquet(run / "results" / "split" / "val.parquet")
+    val = pd.read_parquet(run / "results" / "split" / "val.parquet")
+    for column in ("image_path", "mask_path"):  # the manifest's paths are relative to the run's directory
+        val[column] = [str(run / p) for p in val[column]]
+    return config["models"][model], run / "results" / "models" / model / "model.keras", val
 
 
 def one_setting(model_path: Path, cfg: dict, val: pd.DataFrame, precision: str, batch: int, tta: bool, tmp: Path, repeat: int):
