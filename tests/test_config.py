@@ -32,6 +32,35 @@ def test_real_sample_config_layers_onto_config_yaml_and_is_valid():
     assert merged["models_to_run"] == [CONFIG["models_to_run"][0]]  # the default model, as the README says
 
 
+EIGHTY = ROOT.parent / "shared" / "data" / "carvana-80"
+
+
+def test_real_80_config_layers_onto_config_yaml_and_is_valid():
+    real = yaml.safe_load((ROOT / "config" / "real-80.yaml").read_text())
+    merged = copy.deepcopy(CONFIG)
+    update_config(merged, real)
+    validate(merged, SCHEMA)
+    assert merged["data_dir"] == "../shared/data/carvana-80" and merged["manifest"]["partial_test"]
+    block = merged["models"][merged["submission_model"]]
+    assert (block["input_height"], block["input_width"]) == (128, 192) and block["precision"] == "float32"
+    assert merged["split"]["train_cars"] is None  # all 68; the learning curve sets fewer
+
+
+@pytest.mark.skipif(not (EIGHTY / "train").is_dir(), reason=f"the 80 real cars are not at {EIGHTY}")
+def test_real_80_split_validates_12_cars_and_trains_68():
+    # the split the README's figures and the learning curve are measured on
+    import pandas as pd
+
+    from carmask.split import split_by_car
+
+    real = yaml.safe_load((ROOT / "config" / "real-80.yaml").read_text())["split"]
+    names = sorted(p.name for p in (EIGHTY / "train").glob("*.jpg"))
+    frame = pd.DataFrame({"img": names, "car": [n[:12] for n in names]})
+    train, val = split_by_car(frame, real["val_fraction"], real["seed"])
+    assert (train["car"].nunique(), val["car"].nunique()) == (68, 12)
+    assert {"0d3adbbc9a8b", "4f1f065d78ac"} <= set(val["car"])  # two of the sample's validation cars
+
+
 @pytest.mark.parametrize(
     "path, value, words",
     [
@@ -43,6 +72,9 @@ def test_real_sample_config_layers_onto_config_yaml_and_is_valid():
         (("manifest", "on_bad_name"), "ignore", ["on_bad_name"]),
         (("models", "unet", "lr_schedule"), "step", ["lr_schedule", "step"]),
         (("models", "unet", "zoom"), 0.9, ["zoom", "0.9"]),
+        (("models", "unet", "precision"), "float16", ["precision", "float16"]),
+        (("inference", "precision"), "bf16", ["precision", "bf16"]),
+        (("split", "train_cars"), 0, ["train_cars"]),
     ],
 )
 def test_bad_values_name_the_key(path, value, words):

@@ -11,7 +11,10 @@ rule predict:
         "logs/benchmarks/predict/{model}/{subset}/shard-{shard}.tsv"
     conda:
         "../../envs/carmask.yaml"
-    threads: 2
+    # One thread a job: a 2-thread job keeps only ~1.2 cores busy (small
+    # convolutions), so two 1-thread jobs on 2 cores predict more, and encode
+    # jobs fill the gaps (docs/performance.md).
+    threads: 1
     resources:
         mem_mb=3000,
         runtime=240,

@@ -1,0 +1,90 @@
+"""float32 against bf16 (Keras mixed_bfloat16) on this CPU: training and inference images/s.
+
+The default model (tuned MobileNetV2 + pix2pix) at the config's size and at
+128x192 (config/real-80.yaml), random weights (speed does not depend on
+them), the threads a job gets (2). Training: ``model.fit`` steps on a fixed
+batch, Adam, bce_dice. Inference: one forward pass of a batch with its
+mirror (flip TTA), as the predict stage calls it, at batch 8 and 32. Both
+policies in the same run; the ratio is bf16 / float32. That bf16 keeps the
+masks (full-size Dice of a trained model) is measured by
+``benchmarks/predict_paths.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from _common import default_model, header, load_config, quiet_tensorflow, wait_for_idle
+
+quiet_tensorflow()
+
+from carmask import runtime  # noqa: E402
+
+POLICIES = ("float32", "mixed_bfloat16")
+
+
+def train_rate(cfg: dict, steps: int = 12, batch: int = 4) -> float:
+    import keras
+
+    from carmask.losses import get_loss, get_metrics
+    from carmask.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=get_loss("bce_dice", False), metrics=get_metrics(False))
+    h, w = int(cfg["input_height"]), int(cfg["input_width"])
+    rng = np.random.default_rng(0)
+    x = rng.random((batch * steps, h, w, 3), dtype=np.float32)
+    y = (rng.random((batch * steps, h, w, 1)) > 0.5).astype(np.float32)
+    model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, epochs=1, verbose=0)  # trace
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    return batch * steps / (time.perf_counter() - start)
+
+
+def infer_rate(cfg: dict, batch: int, n: int = 256) -> float:
+    import tensorflow as tf
+
+    from carmask.models import build_model
+
+    model = build_model(cfg)
+
+    @tf.function
+    def both(x):
+        return model(tf.concat([x, x[:, :, ::-1]], axis=0), training=False)
+
+    x = tf.constant(np.random.default_rng(0).random((batch, int(cfg["input_height"]), int(cfg["input_width"]), 3), dtype=np.float32))
+    both(x)
+    start, done = time.perf_counter(), 0
+    while done < n:
+        np.asarray(both(x))
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    header("precision: float32 and bf16 on this CPU")
+    runtime.configure(2)
+    print(f"CPU bf16 units (AMX / AVX-512 BF16): {runtime.cpu_has_bf16()}")
+    cfg = load_config()
+    _, block = default_model(cfg)
+    block = dict(block, encoder_weights="none")
+    busy = wait_for_idle()
+    if busy > 0.15:
+        print(f"note: the CPUs were {busy:.0%} busy with other work at the start")
+    for size in ((int(block["input_height"]), int(block["input_width"])), (128, 192)):
+        sized = dict(block, input_height=size[0], input_width=size[1])
+        rates = {p: {"train": train_rate(dict(sized, precision=p)),
+                     "infer 8": infer_rate(dict(sized, precision=p), 8),
+                     "infer 32": infer_rate(dict(sized, precision=p), 32)} for p in POLICIES}
+        print(f"{size[0]}x{size[1]}:")
+        for key, label in (("train", "training, batch 4"), ("infer 8", "inference + flip TTA, batch 8"),
+                           ("infer 32", "inference + flip TTA, batch 32")):
+            f32, bf16 = rates["float32"][key], rates["mixed_bfloat16"][key]
+            print(f"  {label:<32} float32 {f32:6.1f} images/s   bf16 {bf16:6.1f} images/s   ({bf16 / f32:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
