@@ -64,7 +64,11 @@ def iter_probabilities(
         n = tf.shape(x)[0]
         return (both[:n] + both[n:, :, ::-1]) / 2.0
 
-    for batch in image_dataset(paths, *input_shape(cfg), batch_size):
+    # Take exactly the batches there are instead of waiting for tf.data's
+    # end-of-sequence, which took 30-40 s after the last batch of a large
+    # shard (measured on 1,000 and 6,254 photos).
+    n_batches = -(-len(paths) // batch_size)
+    for _, batch in zip(range(n_batches), image_dataset(paths, *input_shape(cfg), batch_size)):
         yield quantise(to_probability(infer(batch).numpy(), activation))
 
 
