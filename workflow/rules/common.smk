@@ -105,11 +105,12 @@ def get_shards(kind, model, subset, ext="parquet"):
     ``ext`` "timing.json" names the predict jobs' timing files instead.
     """
     return expand(
-        "results/{kind}/{model}/{subset}/shard-{shard}." + ext,
+        "results/{kind}/{model}/{subset}/shard-{shard}.{ext}",
         kind=kind,
         model=model,
         subset=subset,
         shard=range(SHARDS[subset]),
+        ext=ext,
     )
 
 
