@@ -93,6 +93,7 @@ def point_result(out: Path, model: str) -> dict:
 
 def draw(results: dict[int, dict], path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -104,6 +105,7 @@ def draw(results: dict[int, dict], path: Path) -> None:
     ax.plot(cars, [results[n]["ceiling"] for n in cars], ":", color="grey", label="resolution ceiling")
     ax.set_xscale("log")
     ax.set_xticks(cars, [str(n) for n in cars])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("training cars (same number of training steps)")
     ax.set_ylabel("Dice at full size")
     ax.grid(alpha=0.3)
