@@ -143,3 +143,28 @@ class OtherLoad:
     def line(self) -> str:
         note = "" if self.share < 0.1 else " (the machine was shared: timings above are slower than on an idle one)"
         return f"other processes' CPU use during the run: {self.share:.0%} of all cores{note}"
+
+
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "envs"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    """This checkout's workflow (code and config) into ``dest``, replacing an older copy's files.
+
+    Whatever else is in ``dest`` (results/, logs/) stays, so a rerun there
+    reuses finished jobs.
+    """
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src, dst = ROOT / name, dest / name
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        elif dst.exists():
+            dst.unlink()
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    return dest

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from _common import ROOT, header
+from _common import ROOT, copy_workflow, header
 
 from carmask.demo import generate  # noqa: E402
 from carmask.submission import read_submission, validate_submission  # noqa: E402
@@ -49,7 +49,6 @@ from carmask.submission import read_submission, validate_submission  # noqa: E40
 SHARED = ROOT.parent / "shared" / "data"
 SAMPLE = SHARED / "carvana-sample"
 EIGHTY = SHARED / "carvana-80"
-WORKFLOW = ["Snakefile", "config.yaml", "config", "workflow", "envs"]
 STAGES = ["manifest_train", "manifest_test", "split", "train", "predict", "encode", "merge"]
 
 
@@ -94,13 +93,7 @@ def run_workflow(work: Path, data: Path, configfiles: list[str], cores: int) -> 
     """A fresh copy of the workflow in ``work``, run to results/submission.csv; returns wall seconds."""
     if work.exists():
         shutil.rmtree(work)
-    work.mkdir(parents=True)
-    for name in WORKFLOW:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, work / name)
+    copy_workflow(work)
     for extra in configfiles:  # config files given by path outside the workflow's own
         if not (work / extra).exists():
             shutil.copy2(extra, work / Path(extra).name)

@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from _common import ROOT, header
+from _common import ROOT, copy_workflow, header
 
 from carmask.split import car_score  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "carvana-80"
-WORKFLOW = ["Snakefile", "config.yaml", "config", "workflow", "envs"]
 
 
 def base_config() -> dict:
@@ -65,12 +63,7 @@ def point_overlay(config: dict, n_cars: int, all_cars: int) -> dict:
 
 def run_point(out: Path, overlay: dict, cores: int) -> Path:
     """The whole workflow in ``out`` with the overlay; returns ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW:
-        src, dst = ROOT / name, out / name
-        if dst.exists():
-            shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__")) if src.is_dir() else shutil.copy2(src, dst)
+    copy_workflow(out)
     (out / "point.yaml").write_text(yaml.safe_dump(overlay))
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     cmd = [snakemake, "--cores", str(cores), "--configfile", "config.yaml", "config/real-80.yaml", "point.yaml"]
