@@ -22,7 +22,9 @@ def test_kill_mid_stage_then_resume_gives_identical_results(finished_run, tmp_pa
     work = copy_workflow(tmp_path / "w")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.Popen(
-        [SNAKEMAKE, "--cores", "2", "--configfile", "tests/e2e/tiny.yaml"],
+        # predict jobs take one thread each; at two threads they run one at a time, so the
+        # tiny run cannot finish between the first shard appearing and the kill
+        [SNAKEMAKE, "--cores", "2", "--set-threads", "predict=2", "--configfile", "tests/e2e/tiny.yaml"],
         cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     predictions = work / "results/predictions/unet/test"
