@@ -81,6 +81,27 @@ def default_model(cfg: dict) -> tuple[str, dict]:
     return name, dict(cfg["models"][name])
 
 
+def finished_run(run: Path, configfiles: list[str]):
+    """(config, validation rows) of a finished workflow directory ``run`` run with ``configfiles``.
+
+    The config files are layered as ``--configfile`` does and checked against
+    the schema; the validation rows' photo and mask paths are made absolute
+    (the manifest's are relative to the run's directory).
+    """
+    import pandas as pd
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    config: dict = {}
+    for name in configfiles:
+        update_config(config, yaml.safe_load((run / name).read_text()))
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    val = pd.read_parquet(run / "results" / "split" / "val.parquet")
+    for column in ("image_path", "mask_path"):
+        val[column] = [str(run / p) for p in val[column]]
+    return config, val
+
+
 def quiet_tensorflow() -> None:
     """Keep TensorFlow's C++ start-up chatter out of the printed numbers (call before importing it)."""
     import os
@@ -99,7 +120,8 @@ def wait_for_idle(threshold: float = 0.15, max_wait_s: float = 60.0) -> float:
     """Wait (up to ``max_wait_s``) until the CPUs are at most ``threshold`` busy; return the last busy share.
 
     Benchmarks on a 2-core machine are meaningless while a test suite runs
-    beside them; this does not prevent that, it only avoids starting into it.
+    beside them; this does not prevent that, it only avoids starting into it,
+    and prints a note beside the figures when the wait ran out.
     """
     deadline = time.monotonic() + max_wait_s
     while True:
@@ -107,7 +129,10 @@ def wait_for_idle(threshold: float = 0.15, max_wait_s: float = 60.0) -> float:
         time.sleep(1.0)
         b1, t1 = _cpu_jiffies()
         busy = (b1 - b0) / max(t1 - t0, 1)
-        if busy <= threshold or time.monotonic() >= deadline:
+        if busy <= threshold:
+            return busy
+        if time.monotonic() >= deadline:
+            print(f"note: the CPUs were {busy:.0%} busy with other work at the start")
             return busy
 
 

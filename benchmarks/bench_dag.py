@@ -124,9 +124,7 @@ def main() -> None:
         double = wf / "double-shards.yaml"
         double.write_text(yaml.safe_dump({"inference": dict(cfg["inference"], shards=2 * shards)}))
 
-        busy = wait_for_idle()
-        if busy > 0.15:
-            print(f"note: the CPUs were {busy:.0%} busy with other work at the start")
+        wait_for_idle()
         with OtherLoad() as load:
             dry_run(wf, tmp / "small")  # first run of a fresh workflow copy: creates .snakemake/, not timed
             small_t, small_c = timed_dry_runs(wf, tmp / "small", args.repeat)

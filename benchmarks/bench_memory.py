@@ -3,7 +3,7 @@
 Each job runs as its own process, the way Snakemake runs a rule's script:
 ``carmask.predict.predict_shard`` (the submission model of config.yaml,
 random weights, saved to a temporary ``.keras`` file; ``inference.batch_size``
-and ``tta_flip``; 2 threads as the predict rule gives) and
+and ``tta``; 2 threads as the predict rule gives) and
 ``carmask.encode.encode_shard`` (``inference.threshold``), invoked with
 ``python -c``, on shards of 64 and of 512 full-size photos (hard links to the
 demo's 48 photos under unique Kaggle-style names). Peak RSS comes from
@@ -48,7 +48,7 @@ from carmask.logs import setup
 setup()
 from carmask.predict import predict_shard
 a = json.loads(sys.argv[1])
-predict_shard(a["model"], a["items"], a["out"], a["cfg"], 0, 1, a["batch_size"], a["tta_flip"], threads=a["threads"])
+predict_shard(a["model"], a["items"], a["out"], a["cfg"], 0, 1, a["batch_size"], a["tta"], threads=a["threads"])
 """
 PREDICT_FLOOR = """
 import sys, json
@@ -65,7 +65,7 @@ from carmask.logs import setup
 setup()
 from carmask.encode import encode_shard
 a = json.loads(sys.argv[1])
-encode_shard(a["pred"], a["items"], a["out"], a["threshold"])
+encode_shard([a["pred"]], [1.0], a["items"], a["out"], a["threshold"])
 """
 ENCODE_FLOOR = """
 import carmask.encode, pandas, pyarrow.parquet
@@ -140,7 +140,7 @@ def main() -> None:
     mcfg["encoder_weights"] = "none"
     inf = cfg["inference"]
     print(f"model: {name} at {mcfg['input_height']}x{mcfg['input_width']}x{mcfg['channels']}, batch_size "
-          f"{inf['batch_size']}, tta_flip {inf['tta_flip']}, threshold {inf['threshold']}; "
+          f"{inf['batch_size']}, tta {inf['tta']}, threshold {inf['threshold']}; "
           f"measured with {'/usr/bin/time -v' if GNU_TIME.exists() else 'psutil polling'}")
     demo = demo_folder()
     photos = sorted((demo / "train").glob("*.jpg")) + sorted((demo / "test").glob("*.jpg"))
@@ -152,12 +152,10 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", BUILD, json.dumps(mcfg), str(model)], check=True, env=env,
                        capture_output=True)
         shards = {n: make_shard(tmp, photos, n) for n in sizes}
-        busy = wait_for_idle()
-        if busy > 0.15:
-            print(f"note: the CPUs were {busy:.0%} busy with other work at the start")
+        wait_for_idle()
         with OtherLoad() as load:
             common = {"model": str(model), "cfg": mcfg, "batch_size": int(inf["batch_size"]),
-                      "tta_flip": bool(inf["tta_flip"]), "threads": 2}
+                      "tta": inf["tta"], "threads": 2}
             floor_p, _ = peak_rss(PREDICT_FLOOR, common, env)
             floor_e, _ = peak_rss(ENCODE_FLOOR, {}, env)
             results = []

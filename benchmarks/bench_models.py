@@ -124,9 +124,7 @@ def main() -> None:
     header("models: training and inference speed at the configured sizes")
     configure(2)  # what the train and predict rules give a job
     default_name, _ = default_model(cfg)
-    busy = wait_for_idle()
-    if busy > 0.15:
-        print(f"note: the CPUs were {busy:.0%} busy with other work at the start")
+    wait_for_idle()
     rows = []
     with OtherLoad() as load:
         for name in names:

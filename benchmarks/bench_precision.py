@@ -77,9 +77,7 @@ def main() -> None:
     cfg = load_config()
     _, block = default_model(cfg)
     block = dict(block, encoder_weights="none")
-    busy = wait_for_idle()
-    if busy > 0.15:
-        print(f"note: the CPUs were {busy:.0%} busy with other work at the start")
+    wait_for_idle()
     for size in ((int(block["input_height"]), int(block["input_width"])), (128, 192)):
         sized = dict(block, input_height=size[0], input_width=size[1])
         rates = {p: {"train": train_rate(dict(sized, precision=p)),

@@ -3,7 +3,7 @@
 Measures images/s of carmask's batched predict path
 (``carmask.predict.write_probabilities``: tf.data decode with JPEG draft
 scaling, one ``tf.function`` call per batch of ``inference.batch_size``,
-streamed zstd parquet), with and without ``tta_flip``, for the config's
+streamed zstd parquet), with and without flip TTA (``inference.tta``), for the config's
 ``submission_model`` at its configured input size (random weights: speed does
 not depend on them). Baseline in the same run: the study's naive loop, each
 photo decoded fully by Pillow, resized, and ``model.predict(x[None])`` one at
@@ -50,7 +50,7 @@ def rows_for(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame({"img": [p.name for p in paths], "image_path": [str(p) for p in paths]})
 
 
-def batched(model, paths: list[Path], cfg: dict, batch_size: int, tta: bool, out: Path, repeat: int = 2) -> dict:
+def batched(model, paths: list[Path], cfg: dict, batch_size: int, tta: str, out: Path, repeat: int = 2) -> dict:
     """Best of ``repeat`` runs of :func:`batched_once` (the least disturbed one)."""
     runs = []
     for _ in range(repeat):
@@ -65,7 +65,7 @@ def shared(other: float) -> str:
     return f" [other processes used {other:.0%} of the CPUs meanwhile]" if other >= 0.1 else ""
 
 
-def batched_once(model, paths: list[Path], cfg: dict, batch_size: int, tta: bool, out: Path) -> dict:
+def batched_once(model, paths: list[Path], cfg: dict, batch_size: int, tta: str, out: Path) -> dict:
     """Run write_probabilities; time it whole and from the end of its first batch."""
     marks: dict[str, float] = {}
     original = predict.iter_probabilities
@@ -80,7 +80,7 @@ def batched_once(model, paths: list[Path], cfg: dict, batch_size: int, tta: bool
     predict.iter_probabilities = timed
     try:
         start = time.perf_counter()
-        predict.write_probabilities(model, rows_for(paths), out, cfg, batch_size, tta)
+        predict.write_probabilities([model], rows_for(paths), out, cfg, batch_size, tta)
         end = time.perf_counter()
     finally:
         predict.iter_probabilities = original
@@ -120,7 +120,7 @@ def written_kb(images: list[np.ndarray], batch_size: int, out: Path) -> float:
     rows = pd.DataFrame({"img": [f"{i:06d}.jpg" for i in range(len(images))], "image_path": ""})
     predict.iter_probabilities = given
     try:
-        predict.write_probabilities(None, rows, out, {}, batch_size, False)
+        predict.write_probabilities([None], rows, out, {}, batch_size, "none")
     finally:
         predict.iter_probabilities = original
     return out.stat().st_size / len(images) / 1024
@@ -149,24 +149,24 @@ def verdict(kb: float) -> str:
 
 def throughput(label: str, model, paths: list[Path], cfg: dict, batch_size: int, tmp: Path) -> None:
     n_timed = len(paths) - batch_size
-    plain = batched(model, paths, cfg, batch_size, False, tmp / f"{label}-plain.parquet")
-    tta = batched(model, paths, cfg, batch_size, True, tmp / f"{label}-tta.parquet")
+    plain = batched(model, paths, cfg, batch_size, "none", tmp / f"{label}-plain.parquet")
+    tta = batched(model, paths, cfg, batch_size, "flip", tmp / f"{label}-tta.parquet")
     with OtherLoad() as load:
         base = naive(model, paths, cfg, warmup=batch_size)
     print(f"{label}: {len(paths)} photos ({n_timed} timed after a {batch_size}-image warm-up batch)")
     print(f"  naive per-image loop (full decode, model.predict(x[None])): {base:7.1f} images/s{shared(load.share)}")
-    print(f"  write_probabilities, tta_flip=false: {plain['rate']:7.1f} images/s  ({plain['rate'] / base:.2f}x naive; "
+    print(f"  write_probabilities, tta none: {plain['rate']:7.1f} images/s  ({plain['rate'] / base:.2f}x naive; "
           f"first batch incl. tracing {plain['first_s']:.2f} s){shared(plain['other'])}")
-    print(f"  write_probabilities, tta_flip=true:  {tta['rate']:7.1f} images/s  ({tta['rate'] / base:.2f}x naive; "
+    print(f"  write_probabilities, tta flip: {tta['rate']:7.1f} images/s  ({tta['rate'] / base:.2f}x naive; "
           f"first batch incl. tracing {tta['first_s']:.2f} s){shared(tta['other'])}")
-    print(f"  predictions on disk (untrained model output, tta_flip=true): {tta['kb']:.1f} KB/image "
+    print(f"  predictions on disk (untrained model output, tta flip): {tta['kb']:.1f} KB/image "
           f"(plain {plain['kb']:.1f}) [target <= {TARGET_KB:.0f}: {verdict(tta['kb'])}]; "
           f"{output_spread(tmp / f'{label}-tta.parquet')}")
 
 
 def sizes_only(label: str, model, paths: list[Path], cfg: dict, batch_size: int, tmp: Path) -> None:
-    tta = batched(model, paths, cfg, batch_size, True, tmp / "large.parquet", repeat=1)
-    print(f"  {label}: predictions on disk (untrained model output, tta_flip=true): {tta['kb']:.1f} KB/image "
+    tta = batched(model, paths, cfg, batch_size, "flip", tmp / "large.parquet", repeat=1)
+    print(f"  {label}: predictions on disk (untrained model output, tta flip): {tta['kb']:.1f} KB/image "
           f"[{verdict(tta['kb'])}] ({tta['rate']:.1f} images/s); {output_spread(tmp / 'large.parquet')}")
 
 
@@ -206,9 +206,7 @@ def main() -> None:
         if args.real_limit:
             real_photos, real_masks = real_photos[: args.real_limit], real_masks[: args.real_limit]
 
-    busy = wait_for_idle()
-    if busy > 0.15:
-        print(f"note: the CPUs were {busy:.0%} busy with other work at the start")
+    wait_for_idle()
     with tempfile.TemporaryDirectory() as tmp, OtherLoad() as load:
         tmp = Path(tmp)
         throughput("demo", model, demo_photos, mcfg, batch_size, tmp)

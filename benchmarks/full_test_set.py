@@ -149,7 +149,7 @@ def report(work: Path, wall: float, n_test: int) -> dict:
                           "max_rss_mb": round(max(j["max_rss_mb"] for j in jobs[rule]), 0)} for rule in STAGES if jobs.get(rule)},
         "predict_images_per_s_wall": round(n_test / sum(j["s"] for j in test_predict), 1),
         "predict_images_per_s_jobs": round(sum(t["images_per_s"] for t in timings) / len(timings), 1),
-        "predict_settings": {k: timings[0][k] for k in ("precision", "batch_size", "tta_flip", "threads")},
+        "predict_settings": {k: timings[0][k] for k in ("precision", "batch_size", "tta", "threads")},
         "encode_masks_per_s_per_job": round(n_test / sum(j["s"] for j in test_encode), 1),
         "predictions_mb": round(disk_mb(results / "predictions" / model / "test"), 1),
         "rle_mb": round(disk_mb(results / "rle" / model / "test"), 1),

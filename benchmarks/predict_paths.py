@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _common import OtherLoad, ROOT, header, quiet_tensorflow, wait_for_idle
+from _common import OtherLoad, default_model, finished_run, header, quiet_tensorflow, wait_for_idle
 
 quiet_tensorflow()
 
@@ -40,42 +40,26 @@ from carmask.images import load_mask  # noqa: E402
 from carmask.metrics import dice  # noqa: E402
 
 SETTINGS = [
-    ("before: float32, batch 8, flip", "float32", 8, True),
-    ("float32, batch 32, flip", "float32", 32, True),
-    ("bf16, batch 8, flip", "mixed_bfloat16", 8, True),
-    ("new: auto, batch 32, flip", "auto", 32, True),
-    ("new, no TTA: auto, batch 32", "auto", 32, False),
+    ("before: float32, batch 8, flip", "float32", 8, "flip"),
+    ("float32, batch 32, flip", "float32", 32, "flip"),
+    ("bf16, batch 8, flip", "mixed_bfloat16", 8, "flip"),
+    ("new: auto, batch 32, flip", "auto", 32, "flip"),
+    ("new, no TTA: auto, batch 32", "auto", 32, "none"),
 ]
 
 
-def load_run(run: Path, configfiles: list[str]) -> tuple[dict, Path, pd.DataFrame]:
-    """(model block, model file, validation rows) of a finished run."""
-    import yaml
-    from snakemake.utils import update_config, validate
-
-    config: dict = {}
-    for name in configfiles:
-        update_config(config, yaml.safe_load((run / name).read_text()))
-    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
-    model = config["submission_model"]
-    val = pd.read_parquet(run / "results" / "split" / "val.parquet")
-    for column in ("image_path", "mask_path"):  # the manifest's paths are relative to the run's directory
-        val[column] = [str(run / p) for p in val[column]]
-    return config["models"][model], run / "results" / "models" / model / "model.keras", val
-
-
-def one_setting(model_path: Path, cfg: dict, val: pd.DataFrame, precision: str, batch: int, tta: bool, tmp: Path, repeat: int):
+def one_setting(model_path: Path, cfg: dict, val: pd.DataFrame, precision: str, batch: int, tta: str, tmp: Path, repeat: int):
     """(images/s, share of other load, full-size masks by image) for one setting."""
     resolved = runtime.resolve_precision(precision)
-    model = predict.load_for_inference(str(model_path), cfg, resolved)
+    models = predict.load_for_inference(str(model_path), cfg, resolved, tta)
     rates, other = [], []
     out = tmp / f"{resolved}-{batch}-{tta}.parquet"
     for _ in range(repeat):
         with OtherLoad() as load:
-            rates.append(predict.write_probabilities(model, val, out, cfg, batch, tta))
+            rates.append(predict.write_probabilities(models, val, out, cfg, batch, tta))
         other.append(load.share)
     best = int(np.argmax(rates))
-    encode_shard(str(out), str(tmp / "items.parquet"), str(tmp / "rle.parquet"), 0.5)
+    encode_shard([str(out)], [1.0], str(tmp / "items.parquet"), str(tmp / "rle.parquet"), 0.5)
     codes = pd.read_parquet(tmp / "rle.parquet")
     masks = {img: rle.decode(code, (h, w)) for img, code, h, w in
              zip(codes["img"], codes["rle_mask"], val["height"], val["width"])}
@@ -96,7 +80,9 @@ def main() -> None:
         print(f"skipped: no finished run at {args.run} (run config/real-80.yaml there, or pass --run)")
         return
     runtime.configure(args.threads)
-    cfg, model_path, val = load_run(args.run, args.configfile)
+    config, val = finished_run(args.run, args.configfile)
+    model, cfg = default_model(config)
+    model_path = args.run / "results" / "models" / model / "model.keras"
     trained = json.loads((model_path.parent / "training.json").read_text())["input_size"]
     if trained != [cfg["input_height"], cfg["input_width"]]:
         raise SystemExit(f"{model_path} was trained at {trained}, but {args.configfile} say "
@@ -106,9 +92,7 @@ def main() -> None:
     truth = {img: load_mask(path) for img, path in zip(val["img"], val["mask_path"])}
     print(f"model {model_path} ({cfg['input_height']}x{cfg['input_width']}); {len(val)} validation photos of "
           f"{val['car'].nunique()} cars; TF threads {args.threads}; CPU bf16 units: {runtime.cpu_has_bf16()}")
-    busy = wait_for_idle()
-    if busy > 0.15:
-        print(f"note: the CPUs were {busy:.0%} busy with other work at the start")
+    wait_for_idle()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -46,6 +46,16 @@ def test_real_80_config_layers_onto_config_yaml_and_is_valid():
     assert merged["split"]["train_cars"] is None  # all 68; the learning curve sets fewer
 
 
+def test_real_80_ensemble_layer_trains_two_models_and_ensembles_them():
+    merged = copy.deepcopy(CONFIG)
+    for name in ("real-80.yaml", "real-80-ensemble.yaml"):
+        update_config(merged, yaml.safe_load((ROOT / "config" / name).read_text()))
+    validate(merged, SCHEMA)
+    assert merged["ensemble"]["models"] == merged["models_to_run"] and len(merged["models_to_run"]) == 2
+    blocks = [merged["models"][m] for m in merged["models_to_run"]]
+    assert {(b["input_height"], b["input_width"], b["epochs"], b["zoom"]) for b in blocks} == {(128, 192, 14, 0.2)}
+
+
 @pytest.mark.skipif(not (EIGHTY / "train").is_dir(), reason=f"the 80 real cars are not at {EIGHTY}")
 def test_real_80_split_validates_12_cars_and_trains_68():
     # the split the README's figures and the learning curve are measured on
@@ -75,6 +85,9 @@ def test_real_80_split_validates_12_cars_and_trains_68():
         (("models", "unet", "precision"), "float16", ["precision", "float16"]),
         (("inference", "precision"), "bf16", ["precision", "bf16"]),
         (("split", "train_cars"), 0, ["train_cars"]),
+        (("inference", "threshold"), "tuned", ["threshold", "tuned"]),
+        (("inference", "tta"), "rotate", ["tta", "rotate"]),
+        (("ensemble", "weights"), [1, -1], ["weights"]),
     ],
 )
 def test_bad_values_name_the_key(path, value, words):

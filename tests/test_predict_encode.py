@@ -50,7 +50,7 @@ def test_shard_rows_cover_everything_once():
 def test_predictions_match_direct_model_call(tmp_path, photos):
     model = brightness_model()
     out = tmp_path / "pred.parquet"
-    write_probabilities(model, photos, out, CFG, batch_size=2, tta_flip=False)
+    write_probabilities([model], photos, out, CFG, batch_size=2, tta="none")
     got = list(read_probabilities(out))
     assert [g[0] for g in got] == photos["img"].tolist()
     for (img, probs), path in zip(got, photos["image_path"]):
@@ -63,7 +63,7 @@ def test_predictions_match_direct_model_call(tmp_path, photos):
 
 def test_tta_flip_averages_mirror_prediction(tmp_path, photos):
     model = brightness_model()
-    write_probabilities(model, photos, tmp_path / "p.parquet", CFG, batch_size=4, tta_flip=True)
+    write_probabilities([model], photos, tmp_path / "p.parquet", CFG, batch_size=4, tta="flip")
     for (_, probs), path in zip(read_probabilities(tmp_path / "p.parquet"), photos["image_path"]):
         x = images.load_image(path, (24, 36), 3)[None].astype("float32") / 255
         a = model.predict(x, verbose=0)[0, ..., 0]
@@ -74,8 +74,8 @@ def test_tta_flip_averages_mirror_prediction(tmp_path, photos):
 def test_encode_shard_full_size_and_decodes(tmp_path, photos):
     model = brightness_model()
     write_parquet(photos, tmp_path / "items.parquet")
-    write_probabilities(model, photos, tmp_path / "p.parquet", CFG, batch_size=2, tta_flip=False)
-    encode_shard(str(tmp_path / "p.parquet"), str(tmp_path / "items.parquet"), str(tmp_path / "rle.parquet"), 0.5)
+    write_probabilities([model], photos, tmp_path / "p.parquet", CFG, batch_size=2, tta="none")
+    encode_shard([str(tmp_path / "p.parquet")], [1.0], str(tmp_path / "items.parquet"), str(tmp_path / "rle.parquet"), 0.5)
     table = pd.read_parquet(tmp_path / "rle.parquet")
     assert table["img"].tolist() == photos["img"].tolist()
     for (img, probs), code in zip(read_probabilities(tmp_path / "p.parquet"), table["rle_mask"]):
@@ -88,9 +88,9 @@ def test_encode_shard_full_size_and_decodes(tmp_path, photos):
 def test_empty_shard(tmp_path, photos):
     empty = photos.iloc[:0]
     write_parquet(empty, tmp_path / "items.parquet")
-    write_probabilities(brightness_model(), empty, tmp_path / "p.parquet", CFG, batch_size=2, tta_flip=True)
+    write_probabilities([brightness_model()], empty, tmp_path / "p.parquet", CFG, batch_size=2, tta="flip")
     assert list(read_probabilities(tmp_path / "p.parquet")) == []
-    encode_shard(str(tmp_path / "p.parquet"), str(tmp_path / "items.parquet"), str(tmp_path / "rle.parquet"), 0.5)
+    encode_shard([str(tmp_path / "p.parquet")], [1.0], str(tmp_path / "items.parquet"), str(tmp_path / "rle.parquet"), 0.5)
     assert len(pd.read_parquet(tmp_path / "rle.parquet")) == 0
 
 
@@ -114,7 +114,7 @@ def test_predict_shard_turns_on_deterministic_ops_and_repeats_exactly(tmp_path, 
     write_parquet(photos, tmp_path / "items.parquet")
     runs = []
     for name in ("a", "b"):
-        predict_shard(str(tmp_path / "m.keras"), str(tmp_path / "items.parquet"), str(tmp_path / f"{name}.parquet"), CFG, 0, 1, 2, True, threads=1)
+        predict_shard(str(tmp_path / "m.keras"), str(tmp_path / "items.parquet"), str(tmp_path / f"{name}.parquet"), CFG, 0, 1, 2, "flip", threads=1)
         runs.append(list(read_probabilities(tmp_path / f"{name}.parquet")))
     assert len(calls) == 2  # once per job, before the model runs
     assert [img for img, _ in runs[0]] == photos["img"].tolist()
@@ -139,13 +139,13 @@ def test_bf16_inference_copies_the_trained_weights_and_keeps_the_masks(tmp_path,
     keras.utils.set_random_seed(0)
     trained = build_model(cfg)
     trained.save(tmp_path / "m.keras")
-    same = load_for_inference(str(tmp_path / "m.keras"), cfg, "float32")
-    bf16 = load_for_inference(str(tmp_path / "m.keras"), cfg, "mixed_bfloat16")
+    [same] = load_for_inference(str(tmp_path / "m.keras"), cfg, "float32")
+    [bf16] = load_for_inference(str(tmp_path / "m.keras"), cfg, "mixed_bfloat16")
     assert bf16.layers[-1].dtype_policy.name == "float32" and bf16.layers[-2].dtype_policy.name == "mixed_bfloat16"
     for a, b in zip(trained.get_weights(), bf16.get_weights()):
         np.testing.assert_array_equal(a, b)
-    write_probabilities(same, photos, tmp_path / "f32.parquet", cfg, batch_size=2, tta_flip=True)
-    write_probabilities(bf16, photos, tmp_path / "bf16.parquet", cfg, batch_size=2, tta_flip=True)
+    write_probabilities([same], photos, tmp_path / "f32.parquet", cfg, batch_size=2, tta="flip")
+    write_probabilities([bf16], photos, tmp_path / "bf16.parquet", cfg, batch_size=2, tta="flip")
     for (_, a), (_, b) in zip(read_probabilities(tmp_path / "f32.parquet"), read_probabilities(tmp_path / "bf16.parquet")):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 3  # bf16 keeps 8 bits of mantissa
 
@@ -173,3 +173,77 @@ def test_auto_precision_picks_bf16_only_where_the_cpu_has_it(monkeypatch):
         assert runtime.resolve_precision("auto") == want
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["a GPU"])
     assert runtime.resolve_precision("auto") == "mixed_float16"
+
+
+def brightness_model_at(height: int, width: int) -> keras.Model:
+    """Probability = mean brightness times a left-to-right ramp: shows both a flip and a rescale."""
+    inp = keras.Input((height, width, 3))
+    ramp = np.linspace(0.0, 1.0, width, dtype="float32").reshape(1, 1, width, 1)
+    out = keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=-1, keepdims=True) * ramp)(inp)
+    return keras.Model(inp, out)
+
+
+@pytest.mark.parametrize("tta", ["scale", "flip_scale"])
+def test_scale_tta_averages_the_larger_photo_shrunk_back(tmp_path, photos, tta):
+    # The second view is the photo decoded 1.25x larger (30x45 for 24x36),
+    # predicted there and area-averaged back to model size; checked against
+    # a direct computation with exact area weights.
+    from carmask.images import _area_weights
+    from carmask.predict import second_scale
+
+    big = second_scale(CFG)
+    assert (big["input_height"], big["input_width"]) == (30, 45)
+    small_model, big_model = brightness_model_at(24, 36), brightness_model_at(30, 45)
+    write_probabilities([small_model, big_model], photos, tmp_path / "p.parquet", CFG, batch_size=2, tta=tta)
+    rows, cols = _area_weights(24, 30), _area_weights(36, 45)
+
+    def view(model, x):
+        out = model.predict(x, verbose=0)[0, ..., 0]
+        return (out + model.predict(x[:, :, ::-1], verbose=0)[0, :, ::-1, 0]) / 2 if tta == "flip_scale" else out
+
+    for (_, probs), path in zip(read_probabilities(tmp_path / "p.parquet"), photos["image_path"]):
+        x = images.load_image(path, (24, 36), 3)[None].astype("float32") / 255
+        xb = images.load_image(path, (30, 45), 3)[None].astype("float32") / 255
+        want = (view(small_model, x) + rows @ view(big_model, xb) @ cols.T) / 2
+        assert np.abs(probs.astype(int) - images.quantise(want).astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="needs 2 models"):
+        write_probabilities([small_model], photos, tmp_path / "q.parquet", CFG, batch_size=2, tta=tta)
+
+
+def test_scale_tta_loads_a_twin_at_the_second_size_with_the_same_weights(tmp_path):
+    from carmask.models import build_model
+    from carmask.predict import load_for_inference
+
+    cfg = {"input_height": 32, "input_width": 48, "channels": 3, "encoder_weights": "none", "freeze_encoder": False,
+           "output_activation": "sigmoid", "architecture": "unet", "base_filters": 4}
+    build_model(cfg).save(tmp_path / "m.keras")
+    base, twin = load_for_inference(str(tmp_path / "m.keras"), cfg, "float32", "scale")
+    assert base.input_shape == (None, 32, 48, 3) and twin.input_shape == (None, 40, 60, 3)
+    for a, b in zip(base.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert len(load_for_inference(str(tmp_path / "m.keras"), cfg, "float32", "flip")) == 1
+    with pytest.raises(ValueError, match="inference.tta"):
+        load_for_inference(str(tmp_path / "m.keras"), cfg, "float32", "rotate")
+
+
+def test_ensemble_shard_encodes_the_weighted_full_size_mean(tmp_path, photos):
+    # Two models' prediction files at different sizes, one shard: the RLE is
+    # the mask of their weighted mean at each photo's full size.
+    from .test_ensemble import smooth_map, write_predictions
+
+    names = photos["img"].tolist()
+    a = [smooth_map((24, 36), i) for i in range(len(names))]
+    b = [smooth_map((12, 20), 10 + i) for i in range(len(names))]
+    write_predictions(tmp_path / "a.parquet", names, a)
+    write_predictions(tmp_path / "b.parquet", names, b)
+    write_parquet(photos, tmp_path / "items.parquet")
+    encode_shard([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], [0.7, 0.3],
+                 str(tmp_path / "items.parquet"), str(tmp_path / "rle.parquet"), 0.4)
+    table = pd.read_parquet(tmp_path / "rle.parquet")
+    assert table["img"].tolist() == names
+    for code, pa_, pb in zip(table["rle_mask"], a, b):
+        direct = 0.7 * bilinear(pa_, (96, 144)) + 0.3 * bilinear(pb, (96, 144))
+        decided = np.abs(direct - 0.4 * 255) > 1e-9
+        mask = rle.decode(code, (96, 144))
+        np.testing.assert_array_equal(mask[decided], (direct > 0.4 * 255)[decided])
+        assert 0.02 < mask.mean() < 0.98

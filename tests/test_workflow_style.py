@@ -37,3 +37,35 @@ def test_dry_run_plans_every_stage_and_all_four_models(tmp_path):
     assert stats["predict"] == 4 * 17 and stats["encode"] == 4 * 17
     assert stats["merge"] == 1
 
+
+def test_dry_run_of_an_ensemble_with_a_tuned_threshold(tmp_path):
+    # The ensemble predicts nothing of its own: its encode jobs read its
+    # models' predictions; with 'best' it competes with them; 'auto' tunes
+    # a threshold for each of the three.
+    layer = tmp_path / "ensemble.yaml"
+    layer.write_text("models_to_run: [unet, mobilenetv2_pix2pix_tuned]\nsubmission_model: best\n"
+                     "ensemble: {models: [unet, mobilenetv2_pix2pix_tuned], weights: [1, 2]}\n"
+                     "inference: {threshold: auto, tta: flip_scale}\n")
+    work = copy_workflow(tmp_path / "work")
+    stats = planned_jobs(run_snakemake(work, "-n", "--configfile", "config.yaml", str(layer)))
+    assert stats["train"] == 2 and stats["predict"] == 2 * 17
+    assert stats["encode"] == 3 * 17 and stats["tune_threshold"] == 3 and stats["evaluate"] == 3
+    assert stats["choose_model"] == 1 and stats["merge"] == 1
+    assert stats["report_model"] == stats["cutouts"] == 3
+
+
+def test_ensemble_config_mistakes_are_named(tmp_path):
+    work = copy_workflow(tmp_path / "work")
+    two = "models_to_run: [unet, mobilenetv2_pix2pix_tuned]\n"
+    cases = [
+        ("submission_model: ensemble\n", "needs models under ensemble.models"),
+        ("ensemble: {models: [unet], weights: null}\n", "two or more"),
+        ("ensemble: {models: [unet, vgg19_pix2pix], weights: null}\n", "distinct models of models_to_run"),
+        ("ensemble: {models: [unet, mobilenetv2_pix2pix_tuned], weights: [1]}\n", "1 weights for 2 models"),
+        ("ensemble: {models: [], weights: [1, 2]}\n", "ensemble.weights is set but ensemble.models is empty"),
+    ]
+    for i, (setting, words) in enumerate(cases):
+        layer = tmp_path / f"layer-{i}.yaml"
+        layer.write_text(two + setting)
+        proc = run_snakemake(work, "-n", "--configfile", "config.yaml", str(layer), check=False)
+        assert proc.returncode != 0 and words in proc.stdout + proc.stderr, setting

@@ -23,19 +23,36 @@ def input_shape(cfg: dict) -> tuple[tuple[int, int], int]:
     return (int(cfg["input_height"]), int(cfg["input_width"])), int(cfg["channels"])
 
 
-def image_dataset(paths: Sequence[str], size: tuple[int, int], channels: int, batch_size: int) -> tf.data.Dataset:
-    """Batches of float32 photos in [0, 1] at ``size`` (height, width), in ``paths`` order."""
+def image_dataset(
+    paths: Sequence[str], size: tuple[int, int], channels: int, batch_size: int, second_size: tuple[int, int] | None = None
+) -> tf.data.Dataset:
+    """Batches of float32 photos in [0, 1] at ``size`` (height, width), in ``paths`` order.
+
+    With ``second_size`` each element is a pair: the batch at ``size`` and
+    the same photos decoded at ``second_size`` (for a second-scale view).
+    """
 
     def load(path: bytes) -> np.ndarray:
         return images.load_image(path.decode(), size, channels)
 
-    def tf_load(path: tf.Tensor) -> tf.Tensor:
-        img = tf.numpy_function(load, [path], tf.uint8, stateful=False)
-        img.set_shape((*size, channels))
+    def to_float(img: tf.Tensor, at: tuple[int, int]) -> tf.Tensor:
+        img.set_shape((*at, channels))
         return tf.cast(img, tf.float32) / 255.0
 
+    def tf_load(path: tf.Tensor) -> tf.Tensor:
+        return to_float(tf.numpy_function(load, [path], tf.uint8, stateful=False), size)
+
+    def load_both(path: bytes) -> tuple[np.ndarray, np.ndarray]:
+        name = path.decode()
+        return images.load_image(name, size, channels), images.load_image(name, second_size, channels)
+
+    def tf_load_both(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        img, second = tf.numpy_function(load_both, [path], (tf.uint8, tf.uint8), stateful=False)
+        return to_float(img, size), to_float(second, second_size)
+
     ds = tf.data.Dataset.from_tensor_slices(list(paths))
-    return ds.map(tf_load, num_parallel_calls=AUTOTUNE, deterministic=True).batch(batch_size).prefetch(AUTOTUNE)
+    ds = ds.map(tf_load if second_size is None else tf_load_both, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def training_dataset(frame: pd.DataFrame, cfg: dict, training: bool) -> tf.data.Dataset:

@@ -1,14 +1,15 @@
 """Encode stage: model-size probabilities to full-size masks to Kaggle RLE.
 
-Per image: bilinear upsampling to the photo's own size from the manifest,
-threshold, RLE. Streaming, so a job's memory is one batch of probabilities
+Per image: bilinear upsampling to the photo's own size from the manifest
+(of each model's map, weighted and averaged, for an ensemble), threshold,
+RLE. Streaming, so a job's memory is one batch of probabilities per model
 plus one full-size mask, whatever the shard size.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carmask import files, rle
+from carmask.ensemble import mean_mask
 from carmask.images import probs_to_mask
 from carmask.logs import Progress
-from carmask.predictions import read_probabilities
+from carmask.predictions import read_members
 
 log = logging.getLogger(__name__)
 
@@ -27,29 +29,36 @@ RLE_SCHEMA = pa.schema([("img", pa.string()), ("rle_mask", pa.string())])
 RLE_ROW_GROUP = 1024
 
 
-def iter_rle(pred_path: str | Path, sizes: dict[str, tuple[int, int]], threshold: float) -> Iterator[tuple[str, str]]:
-    """Yield (img, rle) for every prediction in ``pred_path``.
+def iter_rle(
+    pred_paths: Sequence[str | Path], weights: Sequence[float], sizes: dict[str, tuple[int, int]], threshold: float
+) -> Iterator[tuple[str, str]]:
+    """Yield (img, rle) for every photo of the predictions files ``pred_paths``.
 
-    ``sizes`` maps image name to its full (height, width).
+    One file is one model: its bilinear mask. Several are an ensemble: the
+    mask of their ``weights``-weighted mean at full size. ``sizes`` maps
+    image name to its full (height, width).
     """
-    for img, probs in read_probabilities(pred_path):
+    single = len(pred_paths) == 1
+    for img, maps in read_members(pred_paths):
         try:
             size = sizes[img]
         except KeyError:
-            raise ValueError(f"{pred_path}: prediction for {img}, which is not in the manifest") from None
-        yield img, rle.encode(probs_to_mask(probs, size, threshold))
+            raise ValueError(f"{pred_paths[0]}: prediction for {img}, which is not in the manifest") from None
+        mask = probs_to_mask(maps[0], size, threshold) if single else mean_mask(maps, weights, size, threshold)
+        yield img, rle.encode(mask)
 
 
-def encode_shard(pred_path: str, items_path: str, out_path: str, threshold: float) -> None:
-    """Encode one predictions shard into an (img, rle_mask) parquet file."""
+def encode_shard(pred_paths: Sequence[str], weights: Sequence[float], items_path: str, out_path: str, threshold: float) -> None:
+    """Encode one shard (of one model, or of an ensemble's models) into an (img, rle_mask) parquet file."""
     items = pd.read_parquet(items_path, columns=["img", "height", "width"])
     sizes = dict(zip(items["img"], zip(items["height"].tolist(), items["width"].tolist())))
-    total = pq.ParquetFile(pred_path).metadata.num_rows
+    total = pq.ParquetFile(pred_paths[0]).metadata.num_rows
     progress = Progress(total, "encoded", log)
+    log.info("%d photos from %s, weights %s, threshold %s", total, list(pred_paths), list(weights), threshold)
     with files.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, RLE_SCHEMA, compression="zstd") as writer:
         names: list[str] = []
         codes: list[str] = []
-        for img, code in iter_rle(pred_path, sizes, threshold):
+        for img, code in iter_rle(pred_paths, weights, sizes, threshold):
             names.append(img)
             codes.append(code)
             progress.update()

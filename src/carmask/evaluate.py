@@ -56,26 +56,31 @@ def summarise(scores: pd.DataFrame) -> dict:
 def evaluate_model(
     rle_paths: Sequence[str],
     val_path: str,
-    cfg: dict,
+    cfgs: dict[str, dict],
     threshold: float,
-    training_path: str,
-    timing_paths: Sequence[str],
+    training_paths: Sequence[str],
+    timing_paths: dict[str, Sequence[str]],
     out_json: str,
     out_model_json: str,
+    weights: Sequence[float] | None = None,
+    tuned_json: str | None = None,
 ) -> dict:
-    """Score a model's validation RLE shards at full size.
+    """Score the validation RLE shards of a model, or of an ensemble of ``cfgs``' models, at full size.
 
     Writes ``out_json`` (everything: per image, per view, per car, the
-    resolution ceiling, training facts, inference speed) for the report, and
-    ``out_model_json`` (the headline numbers, ``val_dice`` first) beside the
-    model.
+    resolution ceiling, training facts, inference speed, the threshold and
+    how it was tuned) for the report, and ``out_model_json`` (the headline
+    numbers, ``val_dice`` first) beside the model. An ensemble's ceiling is
+    that of its largest input size, its training time and parameters the
+    sums of its models', and its images/s the rate at which its models
+    predict one photo each.
     """
     val = pd.read_parquet(val_path)
     preds = pd.concat([pd.read_parquet(p) for p in rle_paths], ignore_index=True)
     sizes = dict(zip(val["img"], zip(val["height"].tolist(), val["width"].tolist())))
     validate_submission(preds, val, source="validation RLE shards")
     masks = dict(zip(val["img"], val["mask_path"]))
-    size = (int(cfg["input_height"]), int(cfg["input_width"]))
+    size = max(((int(c["input_height"]), int(c["input_width"])) for c in cfgs.values()), key=lambda s: s[0] * s[1])
     ceilings = []
 
     def truth(img: str) -> np.ndarray:
@@ -89,9 +94,21 @@ def evaluate_model(
     result["resolution_ceiling"] = float(np.mean(ceilings))
     result["input_size"] = list(size)
     result["threshold"] = threshold
-    result["architecture"] = cfg["architecture"]
-    result["training"] = json.loads(Path(training_path).read_text())
-    result["predict_images_per_s"] = prediction_rate(timing_paths)
+    if tuned_json:
+        result["threshold_tuning"] = json.loads(Path(tuned_json).read_text())
+    trainings = [json.loads(Path(p).read_text()) for p in training_paths]
+    rates = {name: prediction_rate(paths) for name, paths in timing_paths.items()}
+    if len(cfgs) == 1:
+        result["architecture"] = next(iter(cfgs.values()))["architecture"]
+        result["training"] = trainings[0]
+        result["predict_images_per_s"] = next(iter(rates.values()))
+    else:
+        weights = list(weights) if weights is not None else [1.0 / len(cfgs)] * len(cfgs)
+        result["architecture"] = "ensemble of " + " + ".join(f"{w:.2f} {c['architecture']}" for w, c in zip(weights, cfgs.values()))
+        result["members"] = dict(zip(cfgs, weights))
+        result["training"] = combined_training(dict(zip(cfgs, trainings)))
+        known = [r for r in rates.values() if r]
+        result["predict_images_per_s"] = round(1.0 / sum(1.0 / r for r in known), 2) if len(known) == len(rates) else None
     files.write_json(result, out_json)
     files.write_json(
         {
@@ -104,8 +121,22 @@ def evaluate_model(
         },
         out_model_json,
     )
-    log.info("%s: val Dice %.5f (min %.5f), ceiling %.5f", cfg["architecture"], result["dice_mean"], result["dice_min"], result["resolution_ceiling"])
+    log.info("%s: val Dice %.5f (min %.5f), ceiling %.5f, threshold %s", result["architecture"], result["dice_mean"],
+             result["dice_min"], result["resolution_ceiling"], threshold)
     return result
+
+
+def combined_training(trainings: dict[str, dict]) -> dict:
+    """An ensemble's training facts: its models' time and parameters summed, and each model's own."""
+    def total(key: str) -> int | None:
+        values = [t.get("params", {}).get(key) for t in trainings.values()]
+        return sum(values) if all(v is not None for v in values) else None
+
+    return {
+        "train_seconds": sum(float(t.get("train_seconds") or 0.0) for t in trainings.values()),
+        "params": {"total": total("total"), "trainable": total("trainable")},
+        "members": trainings,
+    }
 
 
 def prediction_rate(paths: Sequence[str]) -> float | None:

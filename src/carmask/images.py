@@ -82,7 +82,7 @@ def downscale_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return quantise(coverage)
 
 
-def _axis_map(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+def axis_map(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear source index and weight of each output pixel along one axis.
 
     Half-pixel centres (``align_corners=False``, as Pillow, OpenCV and
@@ -98,7 +98,7 @@ def probs_to_mask(probs: np.ndarray, size: tuple[int, int], threshold: float) ->
     """Model-size ``uint8`` probabilities to a full-size bool mask.
 
     The mask is the bilinear resize of ``probs`` to ``size`` (half-pixel
-    centres, edges clamped, as :func:`_axis_map`), divided by 255, above
+    centres, edges clamped, as :func:`axis_map`), divided by 255, above
     ``threshold``; computed without
     interpolating every pixel: a bilinear value is a convex mix of the four
     model pixels around it, so where those four are all above (or all not
@@ -109,8 +109,8 @@ def probs_to_mask(probs: np.ndarray, size: tuple[int, int], threshold: float) ->
     h, w = probs.shape
     H, W = size
     cut = 255.0 * threshold
-    y0, wy = _axis_map(H, h)
-    x0, wx = _axis_map(W, w)
+    y0, wy = axis_map(H, h)
+    x0, wx = axis_map(W, w)
     above = probs > cut
     grid = np.empty((h + 1, w + 1), dtype=bool)  # edge-replicated, as the clamp
     grid[:h, :w] = above

@@ -39,14 +39,42 @@ def to_probability(output: np.ndarray, activation: str | None) -> np.ndarray:
     return out
 
 
-def iter_probabilities(
-    model, paths: Sequence[str], cfg: dict, batch_size: int, tta_flip: bool
-) -> Iterator[np.ndarray]:
-    """Yield ``uint8`` probability batches (b, h, w) for ``paths`` in order.
+#: Test-time augmentation: which extra views of each photo are predicted and
+#: averaged with it. ``flip``: its mirror image (Carvana cars are
+#: near-symmetric views, so the mirror is a free second opinion); ``scale``:
+#: the photo decoded :data:`TTA_SCALE` times larger, its prediction shrunk
+#: back to model size; ``flip_scale``: both, and the larger photo's mirror.
+TTA_MODES: dict[str, tuple[bool, bool]] = {
+    "none": (False, False),
+    "flip": (True, False),
+    "scale": (False, True),
+    "flip_scale": (True, True),
+}
+#: The second scale: the car 25% larger, so the decoder sees its outline over more pixels.
+TTA_SCALE = 1.25
 
-    With ``tta_flip`` each batch is run together with its mirror image and
-    the two predictions are averaged (Carvana cars are near-symmetric views,
-    so the flip is a free second opinion).
+
+def tta_views(tta: str) -> tuple[bool, bool]:
+    """(flip, scale) of an ``inference.tta`` mode."""
+    try:
+        return TTA_MODES[tta]
+    except KeyError:
+        raise ValueError(f"inference.tta is {tta!r}; it must be one of {sorted(TTA_MODES)}") from None
+
+
+def second_scale(cfg: dict) -> dict:
+    """The model block at :data:`TTA_SCALE` times its input size."""
+    return dict(cfg, input_height=round(int(cfg["input_height"]) * TTA_SCALE),
+                input_width=round(int(cfg["input_width"]) * TTA_SCALE))
+
+
+def iter_probabilities(models: Sequence, paths: Sequence[str], cfg: dict, batch_size: int, tta: str) -> Iterator[np.ndarray]:
+    """Yield ``uint8`` probability batches (b, h, w) at model size for ``paths`` in order.
+
+    ``models`` is the model, followed for the ``scale`` modes by the same
+    network built at the second scale (:func:`load_models`). Every view of a
+    batch runs in one call per model (a mirror is stacked onto its batch),
+    and the views' outputs are averaged.
     """
     import tensorflow as tf
 
@@ -54,21 +82,33 @@ def iter_probabilities(
 
     if not len(paths):
         return  # an empty shard (more shards than images)
+    flip, scale = tta_views(tta)
+    if len(models) != 1 + scale:
+        raise ValueError(f"tta {tta!r} needs {1 + scale} models, got {len(models)}")
     activation = cfg["output_activation"]
+    size, channels = input_shape(cfg)
 
-    @tf.function(reduce_retracing=True)
-    def infer(x: tf.Tensor) -> tf.Tensor:
-        if not tta_flip:
+    def views(model, x: tf.Tensor) -> tf.Tensor:
+        if not flip:
             return model(x, training=False)
         both = model(tf.concat([x, x[:, :, ::-1]], axis=0), training=False)
         n = tf.shape(x)[0]
         return (both[:n] + both[n:, :, ::-1]) / 2.0
 
+    @tf.function(reduce_retracing=True)
+    def infer(batch) -> tf.Tensor:
+        if not scale:
+            return views(models[0], batch)
+        x, larger = batch
+        shrunk = tf.image.resize(views(models[1], larger), size, method="area")
+        return (views(models[0], x) + shrunk) / 2.0
+
+    second = input_shape(second_scale(cfg))[0] if scale else None
     # Take exactly the batches there are instead of waiting for tf.data's
     # end-of-sequence, which took 30-40 s after the last batch of a large
     # shard (measured on 1,000 and 6,254 photos).
     n_batches = -(-len(paths) // batch_size)
-    for _, batch in zip(range(n_batches), image_dataset(paths, *input_shape(cfg), batch_size)):
+    for _, batch in zip(range(n_batches), image_dataset(paths, size, channels, batch_size, second)):
         yield quantise(to_probability(infer(batch).numpy(), activation))
 
 
@@ -80,13 +120,14 @@ def shard_rows(items: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:
     return items.iloc[bounds[shard] : bounds[shard + 1]]
 
 
-def load_for_inference(model_path: str, cfg: dict, precision: str = "float32"):
-    """The trained model, computing in ``precision`` (a Keras dtype policy).
+def load_for_inference(model_path: str, cfg: dict, precision: str = "float32", tta: str = "none") -> list:
+    """The trained model computing in ``precision`` (a Keras dtype policy), and its second-scale twin for ``tta``.
 
-    A model is saved with the policy it trained in. To predict in another
-    (bf16 on a CPU with AMX, say) the architecture is rebuilt from its config
-    block in that policy and the trained weights are copied in: the same
-    network, other arithmetic.
+    A model is saved with the policy and input size it trained in. To
+    predict in another policy (bf16 on a CPU with AMX, say) or at the second
+    scale of test-time augmentation, the architecture is rebuilt from its
+    config block that way and the trained weights are copied in: the same
+    network, other arithmetic or another input size.
     """
     import keras
 
@@ -94,11 +135,17 @@ def load_for_inference(model_path: str, cfg: dict, precision: str = "float32"):
     from carmask.models import build_model
 
     model = keras.models.load_model(model_path, compile=False)
-    if precision == cfg.get("precision", "float32"):
-        return model
-    rebuilt = build_model(dict(cfg, precision=precision, encoder_weights="none"))
-    rebuilt.set_weights(model.get_weights())
-    return rebuilt
+    weights = model.get_weights()
+
+    def rebuilt(block: dict):
+        twin = build_model(dict(block, precision=precision, encoder_weights="none"))
+        twin.set_weights(weights)
+        return twin
+
+    models = [model if precision == cfg.get("precision", "float32") else rebuilt(cfg)]
+    if tta_views(tta)[1]:
+        models.append(rebuilt(second_scale(cfg)))
+    return models
 
 
 def predict_shard(
@@ -109,7 +156,7 @@ def predict_shard(
     shard: int,
     shards: int,
     batch_size: int,
-    tta_flip: bool,
+    tta: str,
     threads: int = 1,
     precision: str = "float32",
     timing_out: str | None = None,
@@ -125,15 +172,15 @@ def predict_shard(
     runtime.configure(threads)
     precision = runtime.resolve_precision(precision)
     rows = shard_rows(pd.read_parquet(items_path, columns=["img", "image_path"]), shard, shards)
-    model = load_for_inference(model_path, cfg, precision)
-    log.info("shard %d/%d: %d images, model %s, %s", shard, shards, len(rows), model_path, precision)
-    rate = write_probabilities(model, rows, out_path, cfg, batch_size, tta_flip)
+    models = load_for_inference(model_path, cfg, precision, tta)
+    log.info("shard %d/%d: %d images, model %s, %s, tta %s", shard, shards, len(rows), model_path, precision, tta)
+    rate = write_probabilities(models, rows, out_path, cfg, batch_size, tta)
     log.info("%.1f images/s", rate)
     files.write_json({"images": len(rows), "images_per_s": round(rate, 3), "precision": precision,
-                      "batch_size": batch_size, "tta_flip": tta_flip, "threads": threads}, timing_out or timing_path(out_path))
+                      "batch_size": batch_size, "tta": tta, "threads": threads}, timing_out or timing_path(out_path))
 
 
-def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: dict, batch_size: int, tta_flip: bool) -> float:
+def write_probabilities(models: Sequence, rows: pd.DataFrame, out_path: str | Path, cfg: dict, batch_size: int, tta: str) -> float:
     """Stream predictions for ``rows`` into a zstd-compressed parquet file; return images/s.
 
     The rate leaves out the first batch, which pays for tracing. The file
@@ -147,7 +194,7 @@ def write_probabilities(model, rows: pd.DataFrame, out_path: str | Path, cfg: di
     with files.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, PREDICTIONS_SCHEMA, compression="zstd") as writer:
         start = 0
         pending: list[pa.RecordBatch] = []
-        for probs in iter_probabilities(model, rows["image_path"].tolist(), cfg, batch_size, tta_flip):
+        for probs in iter_probabilities(models, rows["image_path"].tolist(), cfg, batch_size, tta):
             b = len(probs)
             pending.append(record_batch(names[start : start + b], probs))
             start += b

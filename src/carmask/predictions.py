@@ -9,6 +9,7 @@ the model code (and editing them does not rerun the encode jobs).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -67,3 +68,20 @@ def read_probabilities(path: str | Path, batch_rows: int = 64) -> Iterator[tuple
             cols = batch.to_pydict()
             for img, h, w, raw in zip(cols["img"], cols["height"], cols["width"], cols["probs"]):
                 yield img, np.frombuffer(raw, dtype=np.uint8).reshape(h, w)
+
+
+def read_members(paths: Sequence[str | Path]) -> Iterator[tuple[str, list[np.ndarray]]]:
+    """Yield (img, [probabilities of each file]) from predictions files of the same photos, streaming.
+
+    The files of an ensemble's models for one shard list the same photos in
+    the same order (the shard's rows); anything else is an error, not a
+    silent misalignment.
+    """
+    readers = [read_probabilities(p) for p in paths]
+    for rows in itertools.zip_longest(*readers):
+        if any(row is None for row in rows):
+            raise ValueError(f"predictions files {list(map(str, paths))} hold different numbers of photos")
+        names = {img for img, _ in rows}
+        if len(names) != 1:
+            raise ValueError(f"predictions files {list(map(str, paths))} are not aligned: {sorted(names)} in one row")
+        yield rows[0][0], [probs for _, probs in rows]

@@ -14,6 +14,7 @@ the repository's own files are never touched.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -161,6 +162,117 @@ def test_inference_shards_repredict_the_test_set_only(state):
     assert rules(jobs) == {"predict", "encode", "merge"}
     assert all("subset=test" in j for j in jobs if j.startswith(("predict", "encode")))
     assert len(of_model(jobs, "predict", "unet")) == 3
+
+
+def test_tta_setting_repredicts_without_retraining(state):
+    s, work = state
+    jobs = s.plan(work, "inference: {tta: scale}\n")
+    assert rules(jobs) == {"predict", "encode", "evaluate", "merge"}
+    assert len(of_model(jobs, "predict", "unet")) == 3 and len(of_model(jobs, "predict", "unet_b")) == 1
+
+
+ENSEMBLE = "submission_model: ensemble\nensemble: {models: [unet, unet_b], weights: [3, 1]}\n"
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(state) -> tuple[State, Path, list[str]]:
+    """A copy of the base run, then the two trained models' ensemble made the submission (run for real).
+
+    Returns the state, the copy and the jobs its dry run planned.
+    """
+    s, work = state
+    copy = s.root / "ensemble"
+    shutil.copytree(work, copy, symlinks=True)
+    jobs = s.plan(copy, ENSEMBLE)
+    report = ["results/report/ensemble/gallery_worst.png", "results/cutouts/ensemble", "results/report/models.csv"]
+    s.snakemake(copy, *s.targets(), "results/metrics/ensemble.json", *report, layer=ENSEMBLE)
+    return s, copy, jobs
+
+
+def test_an_ensemble_of_trained_models_trains_nothing(ensemble_run):
+    # unet_b's test set is predicted for the first time (it was validated
+    # only); nothing is trained and unet's predictions are reused
+    _, _, jobs = ensemble_run
+    assert rules(jobs) == {"predict", "encode", "evaluate", "merge"}
+    assert sorted(of_model(jobs, "predict", "unet_b")) == [
+        "predict[model=unet_b,subset=test,shard=0]",
+        "predict[model=unet_b,subset=test,shard=1]",
+    ]
+    assert of_model(jobs, "predict", "unet") == []
+    assert sorted(of_model(jobs, "encode", "ensemble")) == [
+        "encode[model=ensemble,subset=test,shard=0]",
+        "encode[model=ensemble,subset=test,shard=1]",
+        "encode[model=ensemble,subset=val,shard=0]",
+    ]
+    assert of_model(jobs, "evaluate", "ensemble") == ["evaluate[model=ensemble]"]
+
+
+def test_the_ensemble_scores_the_weighted_full_size_mean(ensemble_run):
+    # The validation Dice against a direct computation from the two models'
+    # prediction files: 3/4 and 1/4 of their plain bilinear maps, cut at 0.5.
+    from carmask.images import load_mask
+    from carmask.metrics import dice
+    from carmask.predictions import read_probabilities
+    from carmask.submission import read_submission, validate_submission
+
+    from ..reference import bilinear
+
+    _, copy, _ = ensemble_run
+    metrics = json.loads((copy / "results/metrics/ensemble.json").read_text())
+    assert metrics["members"] == {"unet": 0.75, "unet_b": 0.25}
+    assert metrics["architecture"].startswith("ensemble of 0.75 unet + 0.25 unet")
+    val = pd.read_parquet(copy / "results/split/val.parquet").set_index("img")
+    a = dict(read_probabilities(copy / "results/predictions/unet/val/shard-0.parquet"))
+    b = dict(read_probabilities(copy / "results/predictions/unet_b/val/shard-0.parquet"))
+    scores = {}
+    for img, row in val.iterrows():
+        size = (int(row["height"]), int(row["width"]))
+        mean = 0.75 * bilinear(a[img], size) + 0.25 * bilinear(b[img], size)
+        scores[img] = dice(mean > 127.5, load_mask(copy / row["mask_path"]))
+    assert metrics["per_image"] == pytest.approx(scores, abs=1e-9)
+    rates = [json.loads((copy / f"results/metrics/{m}.json").read_text())["predict_images_per_s"] for m in ("unet", "unet_b")]
+    assert metrics["predict_images_per_s"] == pytest.approx(1 / (1 / rates[0] + 1 / rates[1]), abs=0.01)
+    table = pd.read_csv(copy / "results/report/models.csv").set_index("model")
+    assert table.loc["ensemble", "val_dice"] == round(metrics["dice_mean"], 5)
+    assert table.loc["ensemble", "parameters"] == table.loc["unet", "parameters"] + table.loc["unet_b", "parameters"]
+    assert any((copy / "results/cutouts/ensemble").iterdir())
+    submission = read_submission(copy / "results/submission.csv")
+    validate_submission(submission, pd.read_parquet(copy / "results/manifest/test.parquet"), source="ensemble submission")
+    shards = pd.concat([pd.read_parquet(copy / f"results/rle/ensemble/test/shard-{i}.parquet") for i in (0, 1)])
+    assert submission["rle_mask"].tolist() == shards["rle_mask"].tolist()
+
+
+def test_a_changed_ensemble_weight_reencodes_the_ensemble_only(ensemble_run):
+    s, copy, _ = ensemble_run
+    # the models swapped and the weights not: unet_b now carries 3/4
+    swapped = s.plan(copy, ENSEMBLE.replace("[unet, unet_b]", "[unet_b, unet]"))
+    assert rules(swapped) == {"encode", "evaluate", "merge"}
+    assert all("model=ensemble" in j for j in swapped if j.startswith(("encode", "evaluate")))
+    layer = ENSEMBLE.replace("[3, 1]", "[1, 3]")
+    jobs = s.plan(copy, layer)
+    assert rules(jobs) == {"encode", "evaluate", "merge"}
+    assert all("model=ensemble" in j for j in jobs if j.startswith(("encode", "evaluate")))
+    s.snakemake(copy, *s.targets(), "results/metrics/ensemble.json", layer=layer)
+    assert s.plan(copy, layer) == []
+    assert json.loads((copy / "results/metrics/ensemble.json").read_text())["members"] == {"unet": 0.25, "unet_b": 0.75}
+
+
+def test_auto_threshold_is_tuned_per_entry_on_validation_and_used(ensemble_run):
+    s, copy, _ = ensemble_run
+    layer = ENSEMBLE + "inference: {threshold: auto}\n"
+    jobs = s.plan(copy, layer)
+    assert rules(jobs) == {"tune_threshold", "encode", "evaluate", "merge"}
+    assert sorted(j for j in jobs if j.startswith("tune")) == [
+        f"tune_threshold[model={m}]" for m in ("ensemble", "unet", "unet_b")
+    ]
+    s.snakemake(copy, *s.targets(), "results/metrics/ensemble.json", layer=layer)
+    for entry in ("unet", "unet_b", "ensemble"):
+        tuned = json.loads((copy / f"results/thresholds/{entry}.json").read_text())
+        metrics = json.loads((copy / f"results/metrics/{entry}.json").read_text())
+        assert metrics["threshold"] == tuned["threshold"] and metrics["threshold_tuning"] == tuned
+        # the one-pass Dice of the tuning equals scoring the encoded masks
+        assert metrics["dice_mean"] == pytest.approx(tuned["dice"], abs=1e-9)
+        assert round(tuned["dice"], 6) == max(tuned["curve"].values())
 
 
 def test_editing_models_py_retrains_and_keeps_the_data_stages(state, edit):

@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+from carmask.ensemble import normalise_weights
 from carmask.layout import SIDES
 from carmask.tracking import code_digest, data_fingerprint, untracked_checkout
 
@@ -17,11 +18,34 @@ if _unknown:
         f"config: models_to_run names {_unknown}, which are not blocks under "
         f"'models' (defined: {sorted(config['models'])})"
     )
-if config["submission_model"] not in MODELS + ["best"]:
+# The ensemble, when its block names models, is scored, reported and
+# submittable like one more model: an "entry" is a model or the ensemble.
+ENSEMBLE = config["ensemble"]["models"]
+ENTRIES = MODELS + (["ensemble"] if ENSEMBLE else [])
+if "ensemble" in config["models"]:
+    raise ValueError(
+        "config: 'ensemble' names the ensemble of models_to_run; call the model block something else"
+    )
+_outside = [m for m in ENSEMBLE if m not in MODELS]
+if _outside or len(set(ENSEMBLE)) != len(ENSEMBLE) or len(ENSEMBLE) == 1:
+    raise ValueError(
+        f"config: ensemble.models {ENSEMBLE} must be empty (no ensemble) or name two or more "
+        f"distinct models of models_to_run {MODELS}"
+    )
+if config["ensemble"]["weights"] is not None and not ENSEMBLE:
+    raise ValueError(
+        "config: ensemble.weights is set but ensemble.models is empty; name the models the weights are for"
+    )
+if config["submission_model"] not in ENTRIES + ["best"]:
     raise ValueError(
         f"config: submission_model is {config['submission_model']!r}; it must be "
-        f"'best' or one of models_to_run {MODELS}"
+        f"'best' or one of {ENTRIES}"
+        + ("" if ENSEMBLE else " ('ensemble' needs models under ensemble.models)")
     )
+ENSEMBLE_WEIGHTS = (
+    normalise_weights(config["ensemble"]["weights"], len(ENSEMBLE)) if ENSEMBLE else []
+)
+TUNED = config["inference"]["threshold"] == "auto"
 
 # Validation predictions go through the same predict/encode rules as the test
 # set, as one shard: the split is thousands of images at most.
@@ -29,7 +53,7 @@ SHARDS = {"test": config["inference"]["shards"], "val": 1}
 
 
 wildcard_constraints:
-    model="|".join(MODELS),
+    model="|".join(ENTRIES),
     subset="test|val",
     shard=r"\d+",
 
@@ -91,6 +115,48 @@ def get_model_block(wildcards):
     return dict(sorted(config["models"][wildcards.model].items()))
 
 
+def members(entry):
+    """The models whose predictions make an entry: the ensemble's, or the model itself."""
+    return ENSEMBLE if entry == "ensemble" else [entry]
+
+
+def get_weights(wildcards):
+    """Each member's share of an entry's mean probability, by name (1.0 for a single model).
+
+    By name, not as a list: swapping two models of the ensemble (and not their
+    weights) must change this parameter, and so rerun what depends on it.
+    """
+    entry = wildcards.model
+    return dict(zip(members(entry), ENSEMBLE_WEIGHTS if entry == "ensemble" else [1.0]))
+
+
+def get_member_predictions(wildcards):
+    """The predictions shard (``wildcards.shard``, or the validation one) of each member.
+
+    One file per member, in ``members`` order: the validation split is one
+    shard (``SHARDS["val"]``), so tuning reads the members side by side.
+    """
+    shard = getattr(wildcards, "shard", "0")
+    return expand(
+        "results/predictions/{member}/{subset}/shard-{shard}.parquet",
+        member=members(wildcards.model),
+        subset=getattr(wildcards, "subset", "val"),
+        shard=shard,
+    )
+
+
+def get_threshold_input(wildcards):
+    """The tuned threshold of the entry when ``inference.threshold`` is auto, else nothing."""
+    return {"threshold": f"results/thresholds/{wildcards.model}.json"} if TUNED else {}
+
+
+def get_member_blocks(wildcards):
+    """The members' config blocks, keys sorted (see get_model_block)."""
+    return {
+        m: dict(sorted(config["models"][m].items())) for m in members(wildcards.model)
+    }
+
+
 def get_items_table(wildcards):
     """The table of images to predict for a subset: the test manifest or the validation split."""
     return {
@@ -114,15 +180,20 @@ def get_shards(kind, model, subset, ext="parquet"):
     )
 
 
+def get_val_timings(model):
+    """The timing files of a model's validation predict jobs."""
+    return get_shards("predictions", model, "val", "timing.json")
+
+
 def submission_candidates():
-    """Models whose test masks the merge may take: the named one, or every one for 'best'.
+    """Entries whose test masks the merge may take: the named one, or every one for 'best'.
 
     With 'best' every model's test set is predicted, so the merge depends on
     files known when the workflow is planned: a changed choice (a new model,
     a retrained one) always reruns it, and never leaves a stale submission.
     """
     name = config["submission_model"]
-    return MODELS if name == "best" else [name]
+    return ENTRIES if name == "best" else [name]
 
 
 def get_merge_input(wildcards):
@@ -149,6 +220,6 @@ def get_final_output():
             "results/report/{model}/gallery_worst.png",
             "results/cutouts/{model}",
         ],
-        model=MODELS,
+        model=ENTRIES,
     )
     return ["results/submission.csv", *gz, "results/report/models.csv", *per_model]

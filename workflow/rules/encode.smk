@@ -1,6 +1,7 @@
 rule encode:
     input:
-        predictions="results/predictions/{model}/{subset}/shard-{shard}.parquet",
+        unpack(get_threshold_input),
+        predictions=get_member_predictions,
         manifest=get_items_table,
     output:
         "results/rle/{model}/{subset}/shard-{shard}.parquet",
@@ -16,6 +17,7 @@ rule encode:
         runtime=60,
     params:
         code=code("encode"),
+        weights=get_weights,
         threshold=config["inference"]["threshold"],
     script:
         "../scripts/encode.py"

@@ -1,11 +1,37 @@
+rule tune_threshold:
+    input:
+        predictions=get_member_predictions,
+        val="results/split/val.parquet",
+    output:
+        "results/thresholds/{model}.json",
+    log:
+        "logs/tune_threshold/{model}.log",
+    benchmark:
+        "logs/benchmarks/tune_threshold/{model}.tsv"
+    conda:
+        "../../envs/carmask.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        code=code("tune_threshold"),
+        weights=get_weights,
+    script:
+        "../scripts/tune_threshold.py"
+
+
 rule evaluate:
     input:
+        unpack(get_threshold_input),
         shards=lambda wildcards: get_shards("rle", wildcards.model, "val"),
-        timings=lambda wildcards: get_shards(
-            "predictions", wildcards.model, "val", "timing.json"
-        ),
+        timings=lambda wildcards: [
+            t for m in members(wildcards.model) for t in get_val_timings(m)
+        ],
         val="results/split/val.parquet",
-        training="results/models/{model}/training.json",
+        training=lambda wildcards: expand(
+            "results/models/{member}/training.json", member=members(wildcards.model)
+        ),
     output:
         full="results/metrics/{model}.json",
         model="results/models/{model}/metrics.json",
@@ -21,15 +47,19 @@ rule evaluate:
         runtime=60,
     params:
         code=code("evaluate"),
-        cfg=get_model_block,
+        cfgs=get_member_blocks,
+        weights=get_weights,
         threshold=config["inference"]["threshold"],
+        timings=lambda wildcards: {
+            m: get_val_timings(m) for m in members(wildcards.model)
+        },
     script:
         "../scripts/evaluate.py"
 
 
 rule choose_model:
     input:
-        metrics=expand("results/metrics/{model}.json", model=MODELS),
+        metrics=expand("results/metrics/{model}.json", model=ENTRIES),
     output:
         choice="results/metrics/best_model.txt",
     log:
@@ -42,7 +72,7 @@ rule choose_model:
         runtime=5,
     params:
         code=code("choose_model"),
-        models=MODELS,
+        models=ENTRIES,
     script:
         "../scripts/choose_model.py"
 

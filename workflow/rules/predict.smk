@@ -9,6 +9,9 @@ rule predict:
         "logs/predict/{model}/{subset}/shard-{shard}.log",
     benchmark:
         "logs/benchmarks/predict/{model}/{subset}/shard-{shard}.tsv"
+    # Models only: the ensemble has no network of its own.
+    wildcard_constraints:
+        model="|".join(MODELS),
     conda:
         "../../envs/carmask.yaml"
     # One thread a job: a 2-thread job keeps only ~1.2 cores busy (small
@@ -23,7 +26,7 @@ rule predict:
         cfg=get_model_block,
         shards=lambda wildcards: SHARDS[wildcards.subset],
         batch_size=config["inference"]["batch_size"],
-        tta_flip=config["inference"]["tta_flip"],
+        tta=config["inference"]["tta"],
         precision=config["inference"]["precision"],
     script:
         "../scripts/predict.py"

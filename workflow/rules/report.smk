@@ -1,6 +1,6 @@
 rule compare_models:
     input:
-        metrics=expand("results/metrics/{model}.json", model=MODELS),
+        metrics=expand("results/metrics/{model}.json", model=ENTRIES),
     output:
         report(
             "results/report/models.csv",
@@ -17,7 +17,7 @@ rule compare_models:
         runtime=5,
     params:
         code=code("compare_models"),
-        models=MODELS,
+        models=ENTRIES,
     script:
         "../scripts/compare_models.py"
 

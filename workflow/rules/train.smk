@@ -17,6 +17,9 @@ rule train:
         "logs/train/{model}.log",
     benchmark:
         "logs/benchmarks/train/{model}.tsv"
+    # Models only: the ensemble has no network of its own.
+    wildcard_constraints:
+        model="|".join(MODELS),
     conda:
         "../../envs/carmask.yaml"
     threads: 2

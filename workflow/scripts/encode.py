@@ -1,12 +1,14 @@
-"""Rule encode: full-size masks to Kaggle RLE for one shard."""
+"""Rule encode: full-size masks to Kaggle RLE for one shard of a model or an ensemble."""
 
 from carmask.encode import encode_shard
 from carmask.logs import setup
+from carmask.threshold import resolve
 
 setup(snakemake.log[0])
 encode_shard(
-    snakemake.input.predictions,
+    list(snakemake.input.predictions),
+    list(snakemake.params.weights.values()),
     snakemake.input.manifest,
     snakemake.output[0],
-    threshold=snakemake.params.threshold,
+    threshold=resolve(snakemake.params.threshold, snakemake.input.get("threshold")),
 )

@@ -1,16 +1,20 @@
-"""Rule evaluate: full-resolution validation Dice of one model."""
+"""Rule evaluate: full-resolution validation Dice of one model or of the ensemble."""
 
 from carmask.evaluate import evaluate_model
 from carmask.logs import setup
+from carmask.threshold import resolve
 
 setup(snakemake.log[0])
+tuned = snakemake.input.get("threshold")
 evaluate_model(
     snakemake.input.shards,
     snakemake.input.val,
-    cfg=dict(snakemake.params.cfg),
-    threshold=snakemake.params.threshold,
-    training_path=snakemake.input.training,
-    timing_paths=snakemake.input.timings,
+    cfgs={name: dict(cfg) for name, cfg in snakemake.params.cfgs.items()},
+    threshold=resolve(snakemake.params.threshold, tuned),
+    training_paths=list(snakemake.input.training),
+    timing_paths=snakemake.params.timings,
     out_json=snakemake.output.full,
     out_model_json=snakemake.output.model,
+    weights=list(snakemake.params.weights.values()),
+    tuned_json=tuned,
 )

@@ -12,7 +12,7 @@ predict_shard(
     shard=int(snakemake.wildcards.shard),
     shards=snakemake.params.shards,
     batch_size=snakemake.params.batch_size,
-    tta_flip=snakemake.params.tta_flip,
+    tta=snakemake.params.tta,
     threads=snakemake.threads,
     precision=snakemake.params.precision,
     timing_out=snakemake.output.timing,
