@@ -72,7 +72,7 @@ def iter_probabilities(models: Sequence, paths: Sequence[str], cfg: dict, batch_
     """Yield ``uint8`` probability batches (b, h, w) at model size for ``paths`` in order.
 
     ``models`` is the model, followed for the ``scale`` modes by the same
-    network built at the second scale (:func:`load_models`). Every view of a
+    network built at the second scale (:func:`load_for_inference`). Every view of a
     batch runs in one call per model (a mirror is stacked onto its batch),
     and the views' outputs are averaged.
     """
