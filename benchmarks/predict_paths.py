@@ -7,8 +7,9 @@ setting below, one after the other in this process with the same threads:
 
 - ``before``: float32, ``batch_size`` 8, flip TTA (the shipped default until
   2026-11-30, 34 images/s in a full-size test run);
-- the new levers one at a time (batch 32; bf16) and together (the new
-  default: ``precision: auto``, which is bf16 on this CPU, batch 32);
+- the new levers one at a time (batch 32; bf16; BatchNorm folded into the
+  convolutions) and together (the new default: ``precision: auto``, which
+  is bf16 on this CPU, batch 32, folded);
 - the new default without flip TTA.
 
 Each is encoded at full size (bilinear upsampling, threshold 0.5) and scored
@@ -39,19 +40,22 @@ from carmask.files import write_parquet  # noqa: E402
 from carmask.images import load_mask  # noqa: E402
 from carmask.metrics import dice  # noqa: E402
 
-SETTINGS = [
-    ("before: float32, batch 8, flip", "float32", 8, "flip"),
-    ("float32, batch 32, flip", "float32", 32, "flip"),
-    ("bf16, batch 8, flip", "mixed_bfloat16", 8, "flip"),
-    ("new: auto, batch 32, flip", "auto", 32, "flip"),
-    ("new, no TTA: auto, batch 32", "auto", 32, "none"),
+SETTINGS = [  # label, precision, batch, tta, fold
+    ("before: float32, batch 8, flip", "float32", 8, "flip", False),
+    ("float32, batch 32, flip", "float32", 32, "flip", False),
+    ("bf16, batch 8, flip", "mixed_bfloat16", 8, "flip", False),
+    ("auto, batch 32, flip", "auto", 32, "flip", False),
+    ("float32, batch 32, flip, folded", "float32", 32, "flip", True),
+    ("new: auto, batch 32, flip, folded", "auto", 32, "flip", True),
+    ("new, no TTA", "auto", 32, "none", True),
 ]
 
 
-def one_setting(model_path: Path, cfg: dict, val: pd.DataFrame, precision: str, batch: int, tta: str, tmp: Path, repeat: int):
+def one_setting(model_path: Path, cfg: dict, val: pd.DataFrame, precision: str, batch: int, tta: str, fold: bool,
+                tmp: Path, repeat: int):
     """(images/s, share of other load, full-size masks by image) for one setting."""
     resolved = runtime.resolve_precision(precision)
-    models = predict.load_for_inference(str(model_path), cfg, resolved, tta)
+    models = predict.load_for_inference(str(model_path), cfg, resolved, tta, fold)
     rates, other = [], []
     out = tmp / f"{resolved}-{batch}-{tta}.parquet"
     for _ in range(repeat):
@@ -99,8 +103,8 @@ def main() -> None:
         write_parquet(val, tmp / "items.parquet")
         base_masks = None
         base_rate = None
-        for label, precision, batch, tta in SETTINGS:
-            rate, other, resolved, masks = one_setting(model_path, cfg, val, precision, batch, tta, tmp, args.repeat)
+        for label, precision, batch, tta, fold in SETTINGS:
+            rate, other, resolved, masks = one_setting(model_path, cfg, val, precision, batch, tta, fold, tmp, args.repeat)
             base_masks = base_masks or masks
             base_rate = base_rate or rate
             scores = [dice(masks[img], truth[img]) for img in val["img"]]

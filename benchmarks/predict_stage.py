@@ -7,8 +7,11 @@ workflow's jobs would, in fresh processes (model load and tracing included):
   in a full-size test run): float32, ``batch_size`` 8, flip TTA, one predict
   job at a time with 2 TensorFlow threads (the rule's threads then), shards
   one after the other;
-- ``now``: ``precision: auto`` (bf16 on CPUs with AMX/AVX-512 BF16), batch
-  32, flip TTA, one thread per job, as many concurrent jobs as cores.
+- ``unfolded``: ``precision: auto`` (bf16 on CPUs with AMX/AVX-512 BF16),
+  batch 32, flip TTA, one thread per job, as many concurrent jobs as cores
+  (the shipped settings from 2026-11-30 to 2026-12-01);
+- ``now``: the same with every BatchNorm folded into its convolution
+  (:mod:`carmask.folding`), as the predict rule runs now.
 
 Both run today's code, so the 30-40 s that the old code waited at the end
 of every shard for tf.data's end-of-sequence is not in ``before``: the ratio
@@ -55,11 +58,12 @@ setup()
 from carmask.predict import predict_shard
 a = json.loads(sys.argv[1])
 predict_shard(a["model"], a["items"], a["out"], a["cfg"], a["shard"], a["shards"], a["batch_size"], "flip",
-              threads=a["threads"], precision=a["precision"])
+              threads=a["threads"], precision=a["precision"], fold=a["fold"])
 """
 LAYOUTS = {
-    "before": {"precision": "float32", "batch_size": 8, "threads": 2, "concurrent": 1},
-    "now": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0},  # 0: one job per core
+    "before": {"precision": "float32", "batch_size": 8, "threads": 2, "concurrent": 1, "fold": False},
+    "unfolded": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": False},  # 0: a job per core
+    "now": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": True},
 }
 
 
@@ -75,7 +79,7 @@ def run_stage(layout: dict, model: Path, cfg: dict, items: Path, out: Path, shar
             shard = pending.pop(0)
             args = {"model": str(model), "items": str(items), "out": str(out / f"shard-{shard}.parquet"), "cfg": cfg,
                     "shard": shard, "shards": shards, "batch_size": layout["batch_size"], "threads": layout["threads"],
-                    "precision": layout["precision"]}
+                    "precision": layout["precision"], "fold": layout["fold"]}
             running.append(subprocess.Popen([sys.executable, "-c", JOB, json.dumps(args)], env=env,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
         time.sleep(0.05)
@@ -141,17 +145,19 @@ def main() -> None:
         decoded = {img: rle.decode(results[name]["codes"][img], size) for img in scored["img"]}
         results[name]["dice"] = float(np.mean([dice(decoded[img], truth[img]) for img in scored["img"]]))
         results[name]["decoded"] = decoded
-    changed = np.mean([(results["before"]["decoded"][img] != results["now"]["decoded"][img]).sum() for img in scored["img"]])
+    def changed(a: str, b: str) -> float:
+        return float(np.mean([(results[a]["decoded"][img] != results[b]["decoded"][img]).sum() for img in scored["img"]]))
+
     base = results["before"]["images_per_s"]
-    print(f"{'layout':<8} {'precision':<10} {'batch':>6} {'threads/job':>12} {'jobs at once':>13} {'images/s':>9} {'x before':>9} "
-          f"{'Dice (' + str(len(scored)) + ' photos)':>18}")
+    print(f"{'layout':<9} {'precision':<10} {'batch':>6} {'threads/job':>12} {'jobs at once':>13} {'folded':>7} {'images/s':>9} "
+          f"{'x before':>9} {'Dice (' + str(len(scored)) + ' photos)':>18}")
     for name, layout in LAYOUTS.items():
         r = results[name]
         at_once = layout["concurrent"] or os.cpu_count()
-        print(f"{name:<8} {layout['precision']:<10} {layout['batch_size']:>6} {layout['threads']:>12} {at_once:>13} "
-              f"{r['images_per_s']:>9.1f} {r['images_per_s'] / base:>8.2f}x {r['dice']:>18.5f}")
-    print(f"full-size pixels that differ between the two masks: {changed:.0f} per photo of {size[0] * size[1]:,}")
-
+        print(f"{name:<9} {layout['precision']:<10} {layout['batch_size']:>6} {layout['threads']:>12} {at_once:>13} "
+              f"{'yes' if layout['fold'] else 'no':>7} {r['images_per_s']:>9.1f} {r['images_per_s'] / base:>8.2f}x {r['dice']:>18.5f}")
+    print(f"full-size pixels that differ, per photo of {size[0] * size[1]:,}: before/now {changed('before', 'now'):.0f}, "
+          f"before/unfolded {changed('before', 'unfolded'):.0f}, unfolded/now {changed('unfolded', 'now'):.0f}")
 
 if __name__ == "__main__":
     main()

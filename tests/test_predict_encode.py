@@ -130,7 +130,8 @@ def test_predict_shard_turns_on_deterministic_ops_and_repeats_exactly(tmp_path, 
 def test_bf16_inference_copies_the_trained_weights_and_keeps_the_masks(tmp_path, photos, widths):
     # Predicting in bfloat16 rebuilds the architecture in that policy with the
     # float32 model's weights (a nested encoder's too): float32 probabilities
-    # out, within bf16's rounding of the float32 ones.
+    # out, within bf16's rounding of the float32 ones. Unfolded here, to
+    # compare the weights; folded (the default), the probabilities too.
     from carmask.models import build_model
     from carmask.predict import load_for_inference
 
@@ -139,15 +140,19 @@ def test_bf16_inference_copies_the_trained_weights_and_keeps_the_masks(tmp_path,
     keras.utils.set_random_seed(0)
     trained = build_model(cfg)
     trained.save(tmp_path / "m.keras")
-    [same] = load_for_inference(str(tmp_path / "m.keras"), cfg, "float32")
-    [bf16] = load_for_inference(str(tmp_path / "m.keras"), cfg, "mixed_bfloat16")
-    assert bf16.layers[-1].dtype_policy.name == "float32" and bf16.layers[-2].dtype_policy.name == "mixed_bfloat16"
+    [same] = load_for_inference(str(tmp_path / "m.keras"), cfg, "float32", fold=False)
+    [bf16] = load_for_inference(str(tmp_path / "m.keras"), cfg, "mixed_bfloat16", fold=False)
+    [folded] = load_for_inference(str(tmp_path / "m.keras"), cfg, "mixed_bfloat16")
+    for model in (bf16, folded):
+        assert model.layers[-1].dtype_policy.name == "float32" and model.layers[-2].dtype_policy.name == "mixed_bfloat16"
     for a, b in zip(trained.get_weights(), bf16.get_weights()):
         np.testing.assert_array_equal(a, b)
-    write_probabilities([same], photos, tmp_path / "f32.parquet", cfg, batch_size=2, tta="flip")
-    write_probabilities([bf16], photos, tmp_path / "bf16.parquet", cfg, batch_size=2, tta="flip")
-    for (_, a), (_, b) in zip(read_probabilities(tmp_path / "f32.parquet"), read_probabilities(tmp_path / "bf16.parquet")):
-        assert np.abs(a.astype(int) - b.astype(int)).max() <= 3  # bf16 keeps 8 bits of mantissa
+    for name, model in (("f32", same), ("bf16", bf16), ("folded", folded)):
+        write_probabilities([model], photos, tmp_path / f"{name}.parquet", cfg, batch_size=2, tta="flip")
+    for name in ("bf16", "folded"):
+        pairs = zip(read_probabilities(tmp_path / "f32.parquet"), read_probabilities(tmp_path / f"{name}.parquet"))
+        for (_, a), (_, b) in pairs:
+            assert np.abs(a.astype(int) - b.astype(int)).max() <= 3  # bf16 keeps 8 bits of mantissa
 
 
 def test_a_linear_head_is_read_as_logits(tmp_path, photos):
@@ -217,7 +222,7 @@ def test_scale_tta_loads_a_twin_at_the_second_size_with_the_same_weights(tmp_pat
     cfg = {"input_height": 32, "input_width": 48, "channels": 3, "encoder_weights": "none", "freeze_encoder": False,
            "output_activation": "sigmoid", "architecture": "unet", "base_filters": 4}
     build_model(cfg).save(tmp_path / "m.keras")
-    base, twin = load_for_inference(str(tmp_path / "m.keras"), cfg, "float32", "scale")
+    base, twin = load_for_inference(str(tmp_path / "m.keras"), cfg, "float32", "scale", fold=False)
     assert base.input_shape == (None, 32, 48, 3) and twin.input_shape == (None, 40, 60, 3)
     for a, b in zip(base.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b)

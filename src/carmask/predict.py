@@ -120,18 +120,22 @@ def shard_rows(items: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:
     return items.iloc[bounds[shard] : bounds[shard + 1]]
 
 
-def load_for_inference(model_path: str, cfg: dict, precision: str = "float32", tta: str = "none") -> list:
+def load_for_inference(model_path: str, cfg: dict, precision: str = "float32", tta: str = "none", fold: bool = True) -> list:
     """The trained model computing in ``precision`` (a Keras dtype policy), and its second-scale twin for ``tta``.
 
     A model is saved with the policy and input size it trained in. To
     predict in another policy (bf16 on a CPU with AMX, say) or at the second
     scale of test-time augmentation, the architecture is rebuilt from its
     config block that way and the trained weights are copied in: the same
-    network, other arithmetic or another input size.
+    network, other arithmetic or another input size. ``fold`` merges each
+    BatchNorm into the convolution before it (:mod:`carmask.folding`), the
+    same function in fewer passes; ``False`` predicts with the network as
+    trained (benchmarks compare the two).
     """
     import keras
 
     import carmask.losses  # noqa: F401 - registers the custom losses for loading
+    from carmask.folding import fold_batchnorm
     from carmask.models import build_model
 
     model = keras.models.load_model(model_path, compile=False)
@@ -145,7 +149,7 @@ def load_for_inference(model_path: str, cfg: dict, precision: str = "float32", t
     models = [model if precision == cfg.get("precision", "float32") else rebuilt(cfg)]
     if tta_views(tta)[1]:
         models.append(rebuilt(second_scale(cfg)))
-    return models
+    return [fold_batchnorm(m) for m in models] if fold else models
 
 
 def predict_shard(
@@ -160,10 +164,12 @@ def predict_shard(
     threads: int = 1,
     precision: str = "float32",
     timing_out: str | None = None,
+    fold: bool = True,
 ) -> None:
     """Predict one shard of a manifest; write its probabilities and its timing atomically.
 
     ``timing_out`` is the timing file (default: :func:`timing_path` of ``out_path``).
+    ``fold``: see :func:`load_for_inference`.
 
     ``precision`` is ``inference.precision``: a Keras dtype policy or ``auto``
     (see :func:`carmask.runtime.resolve_precision`); the timing file records
@@ -172,7 +178,7 @@ def predict_shard(
     runtime.configure(threads)
     precision = runtime.resolve_precision(precision)
     rows = shard_rows(pd.read_parquet(items_path, columns=["img", "image_path"]), shard, shards)
-    models = load_for_inference(model_path, cfg, precision, tta)
+    models = load_for_inference(model_path, cfg, precision, tta, fold)
     log.info("shard %d/%d: %d images, model %s, %s, tta %s", shard, shards, len(rows), model_path, precision, tta)
     rate = write_probabilities(models, rows, out_path, cfg, batch_size, tta)
     log.info("%.1f images/s", rate)
