@@ -8,8 +8,8 @@ arithmetic suggests. The tuned MobileNetV2 U-Net has 56 BatchNorm layers,
 each a full pass over its activations, and under a mixed bf16 policy Keras
 computes every one of them in float32 (a cast up and a cast down around
 it), which made bf16 inference of the depthwise-heavy encoder slower than
-float32. Folded, the convolution adds its bias and oneDNN fuses the ReLU
-into it.
+float32. Folded, each pair is one convolution with a bias, in bf16 from end
+to end (speeds in docs/performance.md).
 
 Training never sees a folded model: it needs BatchNorm's batch statistics.
 """
@@ -30,6 +30,7 @@ _OUTPUT_AXIS: dict[type, int] = {
 }
 
 
+@keras.saving.register_keras_serializable(package="carmask")
 class FoldedBatchNorm(keras.layers.Layer):
     """What is left of a BatchNorm folded into its conv: nothing, under the old name.
 
@@ -59,36 +60,50 @@ def _sublayers(model: keras.Model) -> list:
     return out
 
 
-def foldable_pairs(model: keras.Model) -> dict[str, str]:
-    """``{batchnorm name: conv name}`` for each BatchNorm whose only input is a conv feeding nothing else.
+def _graphs(model: keras.Model) -> list:
+    """The layer graphs of ``model`` and of the models nested in it (a Sequential's is its ``_functional``)."""
+    graphs = []
+    for m in [model, *(layer for layer in _sublayers(model) if isinstance(layer, keras.Model))]:
+        graph = m._functional if isinstance(m, keras.Sequential) else m
+        if graph is not None:
+            graphs.append(graph)
+    return graphs
 
-    A conv whose raw output is also used elsewhere (a skip connection, a
-    model output) keeps its BatchNorm: folding would change that other use.
+
+def foldable_pairs(model: keras.Model) -> dict[str, str]:
+    """``{batchnorm name: conv name}`` for each BatchNorm whose only input is a plain conv feeding nothing else.
+
+    Looked up graph by graph, counting only the nodes of that graph: a
+    loaded ``Sequential`` rebuilds itself once per added layer, which leaves
+    its layers with stale nodes from the earlier builds. A conv whose raw
+    output is also used elsewhere (a skip connection, a model output) keeps
+    its BatchNorm, and so does one with an activation or channels first:
+    folding would change that other use, or scale the wrong values.
     """
     pairs = {}
-    for layer in _sublayers(model):
-        if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:
-            continue
-        if layer.axis not in (-1, len(layer.input.shape) - 1):
-            continue
-        parents = layer._inbound_nodes[0].parent_nodes
-        if len(parents) != 1:
-            continue
-        conv = parents[0].operation
-        if _conv_type(conv) is None or len(conv._inbound_nodes) != 1 or len(conv._outbound_nodes) != 1:
-            continue
-        if _is_model_output(model, conv):
-            continue
-        pairs[layer.name] = conv.name
+    for graph in _graphs(model):
+        nodes = {node for level in graph._nodes_by_depth.values() for node in level}
+        outputs = {id(t._keras_history.operation) for t in keras.tree.flatten(graph.outputs)}
+        for layer in graph.operations:
+            if not isinstance(layer, keras.layers.BatchNormalization):
+                continue
+            inbound = [node for node in layer._inbound_nodes if node in nodes]
+            if len(inbound) != 1 or len(inbound[0].parent_nodes) != 1:
+                continue
+            if layer.axis not in (-1, len(inbound[0].input_tensors[0].shape) - 1):
+                continue
+            conv = inbound[0].parent_nodes[0].operation
+            if (
+                _conv_type(conv) is None
+                or conv.get_config().get("activation", "linear") != "linear"
+                or conv.data_format != "channels_last"
+                or len([node for node in conv._inbound_nodes if node in nodes]) != 1
+                or len([node for node in conv._outbound_nodes if node in nodes]) != 1
+                or id(conv) in outputs
+            ):
+                continue
+            pairs[layer.name] = conv.name
     return pairs
-
-
-def _is_model_output(model: keras.Model, layer: Any) -> bool:
-    """Whether ``layer``'s output is an output of ``model`` or of a model nested in it."""
-    for m in [model, *(sub for sub in _sublayers(model) if isinstance(sub, keras.Model))]:
-        if any(t._keras_history.operation is layer for t in keras.tree.flatten(m.outputs)):
-            return True
-    return False
 
 
 def folded_weights(conv: Any, bn: keras.layers.BatchNormalization) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +130,8 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
 
     Each folded BatchNorm becomes a :class:`FoldedBatchNorm` of the same name (so
     the copy's layers pair one to one with the original's), its conv gains a
-    bias. Layers keep their configs, dtype policies included. Other weights
-    are copied unchanged.
+    bias. Other layers keep their configs and dtype policies, and their
+    weights are copied unchanged.
     """
     originals = _sublayers(model)
     names = [layer.name for layer in originals]
@@ -144,10 +159,13 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     by_name = dict(zip(names, originals))
     bn_of = {conv: bn for bn, conv in pairs.items()}
     for source, layer in zip(originals, copies):
-        # Cloned nested models come back under the global policy: a float32
-        # container would cast a bf16 model's activations up and down again.
-        layer.dtype_policy = source.dtype_policy
-        if isinstance(layer, keras.Model) or layer.name in pairs:
+        if isinstance(layer, keras.Model):
+            # Cloned nested models come back under the global policy (their
+            # layers keep their own); give them the original's, so the copy
+            # reads as the original does.
+            layer.dtype_policy = source.dtype_policy
+            continue
+        if layer.name in pairs:
             continue
         if layer.name in bn_of:
             layer.set_weights(folded_weights(source, by_name[bn_of[layer.name]]))
