@@ -11,25 +11,16 @@ import keras
 import numpy as np
 import pytest
 
-from carmask.folding import fold_batchnorm, foldable_pairs
+from carmask.folding import fold_batchnorm, foldable_pairs, sublayers
 from carmask.models import build_model
 
 HEIGHT, WIDTH = 40, 70
 
 
-def _sublayers(model: keras.Model) -> list:
-    out = []
-    for layer in model.layers:
-        out.append(layer)
-        if isinstance(layer, keras.Model):
-            out.extend(_sublayers(layer))
-    return out
-
-
 def randomise_batchnorms(model: keras.Model, seed: int = 0) -> None:
     """Moving statistics and affine weights far from a fresh layer's."""
     rng = np.random.default_rng(seed)
-    for layer in _sublayers(model):
+    for layer in sublayers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.moving_mean.shape[0]
             layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
@@ -39,7 +30,7 @@ def randomise_batchnorms(model: keras.Model, seed: int = 0) -> None:
 
 
 def count(model: keras.Model, kind: type) -> int:
-    return sum(isinstance(layer, kind) for layer in _sublayers(model))
+    return sum(isinstance(layer, kind) for layer in sublayers(model))
 
 
 def tiny(architecture: str, precision: str = "float32", activation: str = "linear", **widths) -> keras.Model:
@@ -108,9 +99,9 @@ def test_bf16_folding_stays_within_bf16_rounding_of_float32():
     bf16 = tiny("mobilenetv2_pix2pix_tuned", "mixed_bfloat16", "sigmoid", **cfg_widths)
     folded = fold_batchnorm(bf16)
     assert folded.layers[-1].dtype_policy.name == "float32"
-    computing = [layer for layer in _sublayers(bf16) if layer.weights and not isinstance(layer, keras.Model)]
+    computing = [layer for layer in sublayers(bf16) if layer.weights and not isinstance(layer, keras.Model)]
     assert len(computing) > 50 and {layer.dtype_policy.name for layer in computing} == {"mixed_bfloat16"}
-    copies = {layer.name: layer for layer in _sublayers(folded)}
+    copies = {layer.name: layer for layer in sublayers(folded)}
     assert all(copies[layer.name].dtype_policy.name == "mixed_bfloat16" for layer in computing)
     got = folded(photos_batch(), training=False).numpy()
     assert got.dtype == np.float32

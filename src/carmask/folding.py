@@ -50,20 +50,20 @@ def _conv_type(layer: Any) -> type | None:
     return next((kind for kind in _OUTPUT_AXIS if type(layer) is kind), None)
 
 
-def _sublayers(model: keras.Model) -> list:
+def sublayers(model: keras.Model) -> list:
     """Every layer of ``model`` and of the models nested in it (the encoder, each decoder block)."""
     out = []
     for layer in model.layers:
         out.append(layer)
         if isinstance(layer, keras.Model):
-            out.extend(_sublayers(layer))
+            out.extend(sublayers(layer))
     return out
 
 
 def _graphs(model: keras.Model) -> list:
     """The layer graphs of ``model`` and of the models nested in it (a Sequential's is its ``_functional``)."""
     graphs = []
-    for m in [model, *(layer for layer in _sublayers(model) if isinstance(layer, keras.Model))]:
+    for m in [model, *(layer for layer in sublayers(model) if isinstance(layer, keras.Model))]:
         graph = m._functional if isinstance(m, keras.Sequential) else m
         if graph is not None:
             graphs.append(graph)
@@ -133,7 +133,7 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     bias. Other layers keep their configs and dtype policies, and their
     weights are copied unchanged.
     """
-    originals = _sublayers(model)
+    originals = sublayers(model)
     names = [layer.name for layer in originals]
     if len(set(names)) != len(names):
         raise ValueError(f"folding {model.name}: layer names repeat across its nested models")
@@ -149,7 +149,7 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
         return layer.__class__.from_config(config)
 
     folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    copies = _sublayers(folded)
+    copies = sublayers(folded)
     def key(layer: Any) -> str:  # a clone's new Input may take another automatic name
         return "<input>" if isinstance(layer, keras.layers.InputLayer) else layer.name
 
