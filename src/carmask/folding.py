@@ -150,6 +150,7 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
 
     folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
     copies = sublayers(folded)
+
     def key(layer: Any) -> str:  # a clone's new Input may take another automatic name
         return "<input>" if isinstance(layer, keras.layers.InputLayer) else layer.name
 
