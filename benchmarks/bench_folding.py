@@ -23,7 +23,7 @@ from _common import default_model, header, load_config, quiet_tensorflow, wait_f
 
 quiet_tensorflow()
 
-from carmask import runtime  # noqa: E402
+from carmask import runtime, settings  # noqa: E402
 
 POLICIES = ("float32", "mixed_bfloat16")
 
@@ -46,7 +46,7 @@ def main() -> None:
     from carmask.predict import load_for_inference
 
     header("BatchNorm folding: forward passes/s, folded against unfolded")
-    print(f"CPU bf16 units (AMX / AVX-512 BF16): {runtime.cpu_has_bf16()}")
+    print(f"CPU bf16 units (AMX / AVX-512 BF16): {settings.cpu_has_bf16()}")
     _, block = default_model(load_config())
     block = dict(block, encoder_weights="none", precision="float32")
     default_size = (int(block["input_height"]), int(block["input_width"]))

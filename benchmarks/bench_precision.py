@@ -20,7 +20,7 @@ from _common import default_model, header, load_config, quiet_tensorflow, wait_f
 
 quiet_tensorflow()
 
-from carmask import runtime  # noqa: E402
+from carmask import runtime, settings  # noqa: E402
 
 POLICIES = ("float32", "mixed_bfloat16")
 
@@ -73,7 +73,7 @@ def infer_rate(cfg: dict, batch: int, n: int = 256, encoder_only: bool = False) 
 def main() -> None:
     header("precision: float32 and bf16 on this CPU")
     runtime.configure(2)
-    print(f"CPU bf16 units (AMX / AVX-512 BF16): {runtime.cpu_has_bf16()}")
+    print(f"CPU bf16 units (AMX / AVX-512 BF16): {settings.cpu_has_bf16()}")
     cfg = load_config()
     _, block = default_model(cfg)
     block = dict(block, encoder_weights="none")

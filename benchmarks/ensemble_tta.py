@@ -36,7 +36,8 @@ from _common import OtherLoad, finished_run, header, quiet_tensorflow, wait_for_
 quiet_tensorflow()
 
 from carmask import predict, runtime  # noqa: E402
-from carmask.ensemble import mean_probabilities, normalise_weights  # noqa: E402
+from carmask.ensemble import mean_probabilities  # noqa: E402
+from carmask.settings import normalise_weights, resolve_precision  # noqa: E402
 from carmask.images import load_mask  # noqa: E402
 from carmask.predict import TTA_MODES  # noqa: E402
 from carmask.predictions import read_members  # noqa: E402
@@ -90,7 +91,7 @@ def main() -> None:
     if args.limit:
         val = val.iloc[: args.limit]
     runtime.configure(args.threads)
-    precision = runtime.resolve_precision(config["inference"]["precision"])
+    precision = resolve_precision(config["inference"]["precision"])
     batch = int(config["inference"]["batch_size"])
     cars = val["car"].to_numpy()
     print(f"run {args.run}: models {models}; ensemble {dict(zip(members, weights))}; {len(val)} validation photos of "

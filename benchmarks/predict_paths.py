@@ -34,7 +34,7 @@ from _common import OtherLoad, default_model, finished_run, header, quiet_tensor
 
 quiet_tensorflow()
 
-from carmask import predict, rle, runtime  # noqa: E402
+from carmask import predict, rle, runtime, settings  # noqa: E402
 from carmask.encode import encode_shard  # noqa: E402
 from carmask.files import write_parquet  # noqa: E402
 from carmask.images import load_mask  # noqa: E402
@@ -54,7 +54,7 @@ SETTINGS = [  # label, precision, batch, tta, fold
 def one_setting(model_path: Path, cfg: dict, val: pd.DataFrame, precision: str, batch: int, tta: str, fold: bool,
                 tmp: Path, repeat: int):
     """(images/s, share of other load, full-size masks by image) for one setting."""
-    resolved = runtime.resolve_precision(precision)
+    resolved = settings.resolve_precision(precision)
     models = predict.load_for_inference(str(model_path), cfg, resolved, tta, fold)
     rates, other = [], []
     out = tmp / f"{resolved}-{batch}-{tta}.parquet"
@@ -95,7 +95,7 @@ def main() -> None:
         val = val.iloc[: args.limit]
     truth = {img: load_mask(path) for img, path in zip(val["img"], val["mask_path"])}
     print(f"model {model_path} ({cfg['input_height']}x{cfg['input_width']}); {len(val)} validation photos of "
-          f"{val['car'].nunique()} cars; TF threads {args.threads}; CPU bf16 units: {runtime.cpu_has_bf16()}")
+          f"{val['car'].nunique()} cars; TF threads {args.threads}; CPU bf16 units: {settings.cpu_has_bf16()}")
     wait_for_idle()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

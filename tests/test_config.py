@@ -42,7 +42,10 @@ def test_real_80_config_layers_onto_config_yaml_and_is_valid():
     validate(merged, SCHEMA)
     assert merged["data_dir"] == "../shared/data/carvana-80" and merged["manifest"]["partial_test"]
     block = merged["models"][merged["submission_model"]]
-    assert (block["input_height"], block["input_width"]) == (128, 192) and block["precision"] == "float32"
+    assert block["architecture"] == "unet" and block["channels"] == 3
+    assert (block["input_height"], block["input_width"]) == (192, 288) and block["precision"] == "mixed_bfloat16"
+    assert (block["loss"], block["lr_schedule"]) == ("edge_bce_dice", "cosine")
+    assert merged["inference"]["refine"] == "guided"
     assert merged["split"]["train_cars"] is None  # all 68; the learning curve sets fewer
 
 
@@ -53,6 +56,7 @@ def test_real_80_ensemble_layer_trains_two_models_and_ensembles_them():
     validate(merged, SCHEMA)
     assert merged["ensemble"]["models"] == merged["models_to_run"] and len(merged["models_to_run"]) == 2
     blocks = [merged["models"][m] for m in merged["models_to_run"]]
+    assert {(b["architecture"], b["channels"]) for b in blocks} == {("mobilenetv2_pix2pix_tuned", 3), ("mobilenetv2_pix2pix", 3)}
     assert {(b["input_height"], b["input_width"], b["epochs"], b["zoom"]) for b in blocks} == {(128, 192, 14, 0.2)}
 
 

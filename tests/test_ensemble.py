@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from carmask.ensemble import mean_mask, mean_probabilities, normalise_weights
+from carmask.ensemble import mean_mask, mean_probabilities
+from carmask.settings import normalise_weights
 from carmask.images import probs_to_mask
 from carmask.predictions import read_members, record_batch
 from carmask.tuning import GRID

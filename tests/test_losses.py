@@ -136,3 +136,58 @@ def test_logit_metrics_read_like_the_probability_ones():
     assert dice_metric.name == "dice_coef" and accuracy.name == "binary_accuracy"
     assert value(dice_metric.result()) == pytest.approx(value(dice_coef(truth, 1 / (1 + np.exp(-logits)))), rel=1e-6)
     assert value(accuracy.result()) == 1.0
+
+
+def test_edge_weights_mark_the_pixels_near_the_outline():
+    from carmask.losses import EDGE_RADIUS, EDGE_WEIGHT, edge_weights
+
+    truth = np.zeros((1, 12, 12, 1), np.float32)
+    truth[:, :, :6] = 1  # left half is car: the outline runs between columns 5 and 6
+    w = keras.ops.convert_to_numpy(edge_weights(truth))[0]
+    near = np.abs(np.arange(12) - 5.5) <= EDGE_RADIUS - 0.5  # columns 4..7: a differing pixel within the window
+    np.testing.assert_array_equal(w, np.where(near[None, :], 1 + EDGE_WEIGHT, 1.0).repeat(12, axis=0))
+    # a car filling the image has no outline, not even at the border
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(edge_weights(np.ones_like(truth))), 1.0)
+
+
+def test_edge_bce_is_the_weighted_mean_worked_out_directly():
+    from carmask.losses import edge_bce, edge_bce_dice, edge_weights
+
+    truth = np.zeros((2, 8, 8, 1), np.float32)
+    truth[0, 2:6, 2:6] = 1
+    truth[1, :, :3] = 1
+    probs = np.random.default_rng(3).uniform(0.05, 0.95, truth.shape).astype(np.float32)
+    w = keras.ops.convert_to_numpy(edge_weights(truth))
+    per_pixel = -(truth * np.log(probs) + (1 - truth) * np.log(1 - probs))[..., 0]
+    direct = np.mean([(per_pixel[i] * w[i]).sum() / w[i].sum() for i in range(2)])
+    assert value(edge_bce(truth, probs)) == pytest.approx(direct, rel=1e-5)
+    assert value(edge_bce_dice(truth, probs)) == pytest.approx(direct + value(dice_loss(truth, probs)), rel=1e-5)
+    # the logit version is the same loss of the sigmoid
+    logits = np.log(probs / (1 - probs))
+    assert value(get_loss("edge_bce_dice", from_logits=True)(truth, logits)) == pytest.approx(value(edge_bce_dice(truth, probs)), rel=1e-4)
+
+
+def test_edge_bce_dice_gradient_matches_finite_differences():
+    import tensorflow as tf
+
+    truth = np.zeros((1, 8, 8, 1), np.float32)
+    truth[0, 1:5, 2:7] = 1
+    logits = tf.Variable(np.random.default_rng(5).normal(0, 1, truth.shape), dtype=tf.float64)
+    loss = get_loss("edge_bce_dice", from_logits=True)
+
+    def f(z):
+        return loss(tf.constant(truth, tf.float64), tf.cast(z, tf.float32))
+
+    with tf.GradientTape() as tape:
+        out = f(logits)
+    grad = tape.gradient(out, logits).numpy()
+    z = logits.numpy()
+    for idx in [(0, 1, 2, 0), (0, 4, 6, 0), (0, 7, 0, 0), (0, 3, 3, 0)]:  # outline, corner, far, inside
+        h = 1e-2
+        up, down = z.copy(), z.copy()
+        up[idx] += h
+        down[idx] -= h
+        numeric = (value(f(tf.constant(up))) - value(f(tf.constant(down)))) / (2 * h)
+        assert grad[idx] == pytest.approx(numeric, rel=2e-2, abs=1e-5)
+    # pixels on the outline pull harder than the same error far from it
+    assert abs(grad[0, 1, 2, 0]) > abs(grad[0, 7, 0, 0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,11 +41,41 @@ def error_of(folder, **kwargs) -> str:
 def test_good_folder(data):
     train, test = build_manifest(data)
     assert len(train) == 6 and len(test) == 3
-    assert list(train.columns) == ["img", "car", "view", "image_path", "mask_path", "width", "height"]
+    assert list(train.columns) == ["img", "car", "view", "image_path", "mask_path", "width", "height", "image_sha", "mask_sha"]
     assert (train["width"] == 96).all() and (train["height"] == 64).all()
     assert train["view"].tolist() == [1, 2, 3, 1, 2, 3]
     sample = pd.read_csv(data / "sample_submission.csv")
     assert test["img"].tolist() == sample["img"].tolist()
+
+
+def test_manifests_identify_each_files_content(data):
+    # A corrected mask or a replaced photo must change the manifest's bytes,
+    # or Snakemake (which reruns on a changed checksum of a small input)
+    # would skip every job after a manifest rewritten by an interrupted run.
+    import hashlib
+    import os
+
+    train, test = build_manifest(data)
+    for column in ("image", "mask"):
+        for path, sha in zip(train[f"{column}_path"], train[f"{column}_sha"]):
+            assert sha == hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest()
+    stats = [os.stat(p) for p in test["image_path"]]
+    assert test["image_bytes"].tolist() == [st.st_size for st in stats]
+    assert test["image_mtime_ns"].tolist() == [st.st_mtime_ns for st in stats]
+    assert list(test.columns) == ["img", "car", "view", "image_path", "width", "height", "image_bytes", "image_mtime_ns"]
+
+    mask = Path(train["mask_path"][0])
+    fixed = bytearray(mask.read_bytes())
+    fixed[-2] ^= 1  # one byte of the image data: same size, same name
+    mask.write_bytes(bytes(fixed))
+    photo = Path(test["image_path"][0])
+    st = photo.stat()
+    os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # a replaced photo of the same size
+    train2, test2 = build_manifest(data)
+    assert train2["mask_sha"].tolist()[1:] == train["mask_sha"].tolist()[1:]
+    assert train2["mask_sha"][0] != train["mask_sha"][0] and train2["image_sha"].equals(train["image_sha"])
+    assert test2["image_mtime_ns"][0] == test["image_mtime_ns"][0] + 1
+    assert test2.drop(columns="image_mtime_ns").equals(test.drop(columns="image_mtime_ns"))
 
 
 def test_test_manifest_follows_sample_submission_order(data):

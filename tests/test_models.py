@@ -138,6 +138,40 @@ def test_encoder_preprocessing_matches_keras_preprocess_input(backbone, architec
 def test_output_activation_linear_leaves_logits():
     model = build_model(tiny_cfg("unet", 1, output_activation=None))
     assert model.get_layer("output_conv").activation is keras.activations.linear
+    assert model.get_layer("output_activation").activation is keras.activations.linear
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("architecture", ["mobilenetv2_pix2pix_tuned", "unet"])
+@pytest.mark.parametrize("logit", [10.0, -10.0])
+def test_mixed_precision_head_keeps_the_gradient_of_confidently_wrong_pixels(architecture, precision, logit):
+    # A sigmoid computed in bf16 is exactly 1.0 from a logit of ~6.3 (fp16:
+    # ~8.4): a pixel that confident and wrong would get no gradient. The head
+    # applies the sigmoid in float32, where sigmoid(+-10) is 4.5e-5 from 0/1.
+    import tensorflow as tf
+
+    model = build_model(tiny_cfg(architecture, precision=precision))
+    head = model.get_layer("output_conv")
+    assert head.activation is keras.activations.linear and head.compute_dtype == precision.removeprefix("mixed_")
+    assert model.get_layer("output_activation").compute_dtype == "float32"
+    # Every output pixel's logit set to `logit`: zero kernel, the bias alone.
+    kernel, bias = head.get_weights()
+    head.set_weights([np.zeros_like(kernel), np.full_like(bias, logit)])
+    x, _ = random_batch(3)
+    wrong = np.full(model.output.shape[1:], 0.0 if logit > 0 else 1.0, np.float32)[None].repeat(2, axis=0)
+    with tf.GradientTape() as tape:
+        loss = bce_dice(wrong, model(x, training=True))
+    grad = tape.gradient(loss, head.trainable_weights[1])
+    assert np.all(np.isfinite(grad.numpy())) and abs(float(grad.numpy()[0])) > 1e-3
+
+
+def test_weights_copy_between_precisions_and_give_the_same_probabilities():
+    full = build_model(tiny_cfg("unet"))
+    x, _ = random_batch(3)
+    for precision, atol in (("mixed_bfloat16", 0.05), ("mixed_float16", 0.01)):
+        mixed = build_model(tiny_cfg("unet", precision=precision))
+        mixed.set_weights(full.get_weights())
+        np.testing.assert_allclose(np.asarray(mixed(x, training=False)), np.asarray(full(x, training=False)), atol=atol)
 
 
 @pytest.mark.parametrize(

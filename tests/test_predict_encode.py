@@ -163,21 +163,40 @@ def test_a_linear_head_is_read_as_logits(tmp_path, photos):
     np.testing.assert_array_equal(to_probability(logits.clip(0, 1), "sigmoid"), logits.clip(0, 1)[..., 0])
 
 
-def test_auto_precision_picks_bf16_only_where_the_cpu_has_it(monkeypatch):
-    import tensorflow as tf
-
-    from carmask import runtime
+def test_auto_precision_picks_bf16_only_where_the_cpu_has_it(monkeypatch, tmp_path):
+    from carmask import settings
 
     xeon = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
     epyc = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n"
-    assert runtime.cpu_has_bf16(xeon) and not runtime.cpu_has_bf16(epyc) and not runtime.cpu_has_bf16("")
-    assert runtime.resolve_precision("float32") == "float32"
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    assert settings.cpu_has_bf16(xeon) and not settings.cpu_has_bf16(epyc) and not settings.cpu_has_bf16("")
+    assert settings.resolve_precision("float32") == "float32"
+    with pytest.raises(ValueError, match="auto or one of float32"):
+        settings.resolve_precision("float16")
+    monkeypatch.setattr(settings, "gpu_usable", lambda: False)
     for has_bf16, want in ((True, "mixed_bfloat16"), (False, "float32")):
-        monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: has_bf16)
-        assert runtime.resolve_precision("auto") == want
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["a GPU"])
-    assert runtime.resolve_precision("auto") == "mixed_float16"
+        monkeypatch.setattr(settings, "cpu_has_bf16", lambda: has_bf16)
+        assert settings.resolve_precision("auto") == want
+    monkeypatch.setattr(settings, "gpu_usable", lambda: True)
+    assert settings.resolve_precision("auto") == "mixed_float16"
+
+
+def test_a_gpu_is_usable_only_when_listed_visible_and_not_a_cpu_build(monkeypatch, tmp_path):
+    from carmask import settings
+
+    gpus = tmp_path / "gpus"
+    gpus.mkdir()
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(settings, "_installed", lambda name: False)
+    assert not settings.gpu_usable(gpus)  # the driver lists none
+    assert not settings.gpu_usable(tmp_path / "absent")  # no NVIDIA driver at all
+    (gpus / "0000:01:00.0").mkdir()
+    assert settings.gpu_usable(gpus)
+    for hidden in ("", "-1"):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
+        assert not settings.gpu_usable(gpus)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setattr(settings, "_installed", lambda name: name == "tensorflow-cpu")
+    assert not settings.gpu_usable(gpus)
 
 
 def brightness_model_at(height: int, width: int) -> keras.Model:

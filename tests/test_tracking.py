@@ -70,9 +70,9 @@ def names(script: str) -> set[str]:
 
 
 def test_code_files_follow_imports_at_any_depth():
-    # encode -> carmask.encode -> predictions, images, rle, files, logs
+    # encode -> carmask.encode -> predictions, images, rle, files, logs, refine -> ensemble
     assert names("encode") == {"__init__.py", "encode.py", "ensemble.py", "predictions.py", "images.py", "rle.py", "files.py",
-                               "logs.py", "threshold.py"}
+                               "logs.py", "threshold.py", "refine.py"}
     # train imports models and losses inside its function: still followed
     assert {"train.py", "models.py", "losses.py", "data.py", "images.py", "runtime.py"} <= names("train")
     assert all(Path(p).is_file() and Path(p).is_absolute() for p in code_files(SCRIPTS / "train.py"))
@@ -115,6 +115,29 @@ def test_imports_the_tracker_cannot_follow_are_errors(tmp_path):
     script.write_text("from carmask.nothing_here import thing\n")
     with pytest.raises(ValueError, match="not a module file"):
         code_files(script)
+    # modules reached as attributes, or named at run time: no module could be listed
+    for code, message in (
+        ("import carmask\ncarmask.rle.encode\n", "import carmask"),
+        ("import os, carmask\n", "import carmask"),
+        ("import importlib\nimportlib.import_module('carmask.rle')\n", "import_module"),
+        ("from importlib import import_module\nimport_module('carmask.' + 'rle')\n", "import_module"),
+        ("def f():\n    return __import__('carmask.rle')\n", "__import__"),
+    ):
+        script.write_text(code)
+        with pytest.raises(ValueError, match=message):
+            code_files(script)
+    script.write_text("import carmask.rle as rle\nfrom carmask import files\n")  # followable forms still are
+    assert {Path(f).name for f in code_files(script)} >= {"rle.py", "files.py"}
+
+
+def test_the_digest_holds_the_scripts_content_not_its_mtime(tmp_path):
+    script = tmp_path / "encode.py"
+    shutil.copy(SCRIPTS / "encode.py", script)
+    before = code_digest(script)
+    os.utime(script, (0, 0))  # touched, or restored with an old mtime: no change
+    assert code_digest(script) == before
+    script.write_text(script.read_text() + "\n# an edit\n")
+    assert code_digest(script) != before
 
 
 def test_every_rule_tracks_the_code_of_its_own_script():
@@ -136,3 +159,36 @@ def test_untracked_checkout_warns_about_a_second_copy(tmp_path):
     (tmp_path / "src" / "carmask").mkdir(parents=True)
     assert "pip install -e" in tracking.untracked_checkout(tmp_path)
     assert tracking.untracked_checkout(tracking.PACKAGE_DIR.parents[1]) is None  # the editable install's checkout
+
+
+#: What the workflow may import when it is planned: the standard library and these.
+PARSE_TIME_MODULES = {"carmask.layout", "carmask.tracking", "carmask.settings"}
+BLOCKER = '''
+import sys
+
+class Blocker:
+    """Refuse the packages a Snakemake process need not have (with --sdm conda, say)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"numpy", "PIL", "pandas", "pyarrow", "tensorflow", "keras", "matplotlib", "yaml"}:
+            raise ImportError(f"{name} is not available at parse time")
+        return None
+
+sys.meta_path.insert(0, Blocker())
+'''
+
+
+def test_the_workflow_imports_only_the_standard_library_when_it_is_planned():
+    import subprocess
+    import sys
+
+    text = "\n".join(p.read_text() for p in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))])
+    imported = set(re.findall(r"^\s*from (carmask(?:\.\w+)*) import", text, re.M))
+    imported |= set(re.findall(r"^\s*import (carmask(?:\.\w+)*)", text, re.M))
+    assert imported and imported <= PARSE_TIME_MODULES, f"the workflow imports {sorted(imported - PARSE_TIME_MODULES)} at parse time"
+    code = BLOCKER + "".join(f"import {m}\n" for m in sorted(PARSE_TIME_MODULES)) + "print('ok')\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    # the blocker does block: a module that needs numpy fails under it
+    proc = subprocess.run([sys.executable, "-c", BLOCKER + "import carmask.ensemble\n"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "not available at parse time" in proc.stderr

@@ -96,5 +96,20 @@ def test_a_linear_head_trains_on_logits(split, tmp_path):
     model = keras.models.load_model(tmp_path / "model.keras")
     assert model.loss is carmask.losses.bce_dice_from_logits
     assert model.get_layer("output_conv").activation.__name__ == "linear"
+    assert model.get_layer("output_activation").activation.__name__ == "linear"
     assert history["dice_coef"].between(0, 1).all() and history["binary_accuracy"].between(0, 1).all()
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+
+
+@pytest.mark.parametrize(("loss", "activation"), [("edge_bce_dice", "sigmoid"), ("edge_bce_dice", "linear")])
+def test_the_outline_weighted_loss_learns_and_saves(split, tmp_path, loss, activation):
+    import keras
+
+    import carmask.losses
+
+    facts, history = run(split, tmp_path, loss=loss, output_activation=activation, epochs=6, zoom=0.0, stretch=0.0, shift=0.0)
+    assert history["loss"].iloc[-1] < 0.95 * history["loss"].iloc[0]
+    assert history["dice_coef"].iloc[-1] > history["dice_coef"].iloc[0]
+    model = keras.models.load_model(tmp_path / "model.keras")
+    want = carmask.losses.edge_bce_dice if activation == "sigmoid" else carmask.losses.edge_bce_dice_from_logits
+    assert model.loss is want

@@ -69,3 +69,41 @@ def test_ensemble_config_mistakes_are_named(tmp_path):
         layer.write_text(two + setting)
         proc = run_snakemake(work, "-n", "--configfile", "config.yaml", str(layer), check=False)
         assert proc.returncode != 0 and words in proc.stdout + proc.stderr, setting
+
+
+def test_a_model_name_with_regex_characters_plans_its_own_jobs(tmp_path):
+    # Wildcard constraints take model names literally: 'unet+aug' is a name,
+    # not "unet, one or more times, then aug".
+    layer = tmp_path / "plus.yaml"
+    layer.write_text("models_to_run: [unet+aug, unet]\nsubmission_model: unet+aug\n"
+                     "models: {unet+aug: {architecture: unet, input_height: 32, input_width: 48, channels: 3, "
+                     "encoder_weights: none, freeze_encoder: false, base_filters: 4, loss: bce_dice, epochs: 1, "
+                     "batch_size: 4, learning_rate: 0.001, patience: 1, flip_lr: true, flip_ud: false, seed: 1}}\n")
+    work = copy_workflow(tmp_path / "work")
+    proc = run_snakemake(work, "-n", "results/submission.csv", "--configfile", "config.yaml", str(layer))
+    text = proc.stdout + proc.stderr
+    assert "results/models/unet+aug/model.keras" in text and "results/rle/unet+aug/test/shard-0.parquet" in text
+    assert planned_jobs(proc)["train"] == 1  # only the submission model's chain: unet is not needed
+
+
+def test_files_named_by_settings_are_inputs_of_the_jobs_that_read_them(tmp_path):
+    # An encoder weights file and a background image: replacing one reruns
+    # the job that reads it; a missing one stops the run before any job.
+    work = copy_workflow(tmp_path / "work")
+    weights, background = tmp_path / "encoder.weights.h5", tmp_path / "studio.png"
+    layer = tmp_path / "files.yaml"
+    layer.write_text(f"models: {{mobilenetv2_pix2pix_tuned: {{encoder_weights: {weights}}}}}\n"
+                     f"cutouts: {{background: {background}}}\n")
+    targets = ["results/models/mobilenetv2_pix2pix_tuned/model.keras", "results/cutouts/mobilenetv2_pix2pix_tuned"]
+    for target, missing, made in zip(targets, (weights, background), (b"weights", b"png")):
+        proc = run_snakemake(work, "-n", target, "--configfile", "config.yaml", str(layer), check=False)
+        text = proc.stdout + proc.stderr
+        assert proc.returncode != 0 and "MissingInputException" in text and str(missing) in text, target
+        missing.write_bytes(made)
+    text = "".join(run_snakemake(work, "-n", *targets, "--configfile", "config.yaml", str(layer)).stdout)
+    train = text.split("rule train:", 1)[1].split("\n\n", 1)[0]
+    cutouts = text.split("rule cutouts:", 1)[1].split("\n\n", 1)[0]
+    assert str(weights) in train.split("output:")[0] and str(background) in cutouts.split("output:")[0]
+    # a colour, imagenet and none name no file
+    layer.write_text("models: {mobilenetv2_pix2pix_tuned: {encoder_weights: imagenet}}\ncutouts: {background: '#ffffff'}\n")
+    run_snakemake(work, "-n", *targets, "--configfile", "config.yaml", str(layer))

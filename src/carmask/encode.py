@@ -2,7 +2,8 @@
 
 Per image: bilinear upsampling to the photo's own size from the manifest
 (of each model's map, weighted and averaged, for an ensemble), threshold,
-RLE. Streaming, so a job's memory is one batch of probabilities per model
+optionally the outline's uncertain band re-decided with the photo
+(``inference.refine``), RLE. Streaming, so a job's memory is one batch of probabilities per model
 plus one full-size mask, whatever the shard size.
 """
 
@@ -21,6 +22,7 @@ from carmask.ensemble import mean_mask
 from carmask.images import probs_to_mask
 from carmask.logs import Progress
 from carmask.predictions import read_members
+from carmask.refine import METHODS, load_gray, refined_mask
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +32,19 @@ RLE_ROW_GROUP = 1024
 
 
 def iter_rle(
-    pred_paths: Sequence[str | Path], weights: Sequence[float], sizes: dict[str, tuple[int, int]], threshold: float
+    pred_paths: Sequence[str | Path],
+    weights: Sequence[float],
+    sizes: dict[str, tuple[int, int]],
+    threshold: float,
+    photos: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Yield (img, rle) for every photo of the predictions files ``pred_paths``.
 
     One file is one model: its bilinear mask. Several are an ensemble: the
     mask of their ``weights``-weighted mean at full size. ``sizes`` maps
-    image name to its full (height, width).
+    image name to its full (height, width). With ``photos`` (image name to
+    its file), the uncertain band along each outline is re-decided with the
+    photo (:mod:`carmask.refine`).
     """
     single = len(pred_paths) == 1
     for img, maps in read_members(pred_paths):
@@ -44,21 +52,41 @@ def iter_rle(
             size = sizes[img]
         except KeyError:
             raise ValueError(f"{pred_paths[0]}: prediction for {img}, which is not in the manifest") from None
-        mask = probs_to_mask(maps[0], size, threshold) if single else mean_mask(maps, weights, size, threshold)
+        if photos is not None:
+            gray = load_gray(photos[img])
+            if gray.shape != tuple(size):
+                raise ValueError(f"{photos[img]} is {gray.shape[1]}x{gray.shape[0]}, the manifest says "
+                                 f"{size[1]}x{size[0]}: the photo changed since the manifest was made")
+            mask = refined_mask(maps, weights, gray, threshold)
+        elif single:
+            mask = probs_to_mask(maps[0], size, threshold)
+        else:
+            mask = mean_mask(maps, weights, size, threshold)
         yield img, rle.encode(mask)
 
 
-def encode_shard(pred_paths: Sequence[str], weights: Sequence[float], items_path: str, out_path: str, threshold: float) -> None:
-    """Encode one shard (of one model, or of an ensemble's models) into an (img, rle_mask) parquet file."""
-    items = pd.read_parquet(items_path, columns=["img", "height", "width"])
+def encode_shard(
+    pred_paths: Sequence[str], weights: Sequence[float], items_path: str, out_path: str, threshold: float,
+    refine: str = "none",
+) -> None:
+    """Encode one shard (of one model, or of an ensemble's models) into an (img, rle_mask) parquet file.
+
+    ``refine``: ``none``, or ``guided`` to re-decide each outline's uncertain
+    band with the photo (:mod:`carmask.refine`; reads every photo at full size).
+    """
+    if refine not in METHODS:
+        raise ValueError(f"inference.refine is {refine!r}; it must be one of {', '.join(METHODS)}")
+    refined = refine == "guided"
+    items = pd.read_parquet(items_path, columns=["img", "height", "width", *(["image_path"] if refined else [])])
     sizes = dict(zip(items["img"], zip(items["height"].tolist(), items["width"].tolist())))
+    photos = dict(zip(items["img"], items["image_path"])) if refined else None
     total = pq.ParquetFile(pred_paths[0]).metadata.num_rows
     progress = Progress(total, "encoded", log)
-    log.info("%d photos from %s, weights %s, threshold %s", total, list(pred_paths), list(weights), threshold)
+    log.info("%d photos from %s, weights %s, threshold %s, refine %s", total, list(pred_paths), list(weights), threshold, refine)
     with files.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, RLE_SCHEMA, compression="zstd") as writer:
         names: list[str] = []
         codes: list[str] = []
-        for img, code in iter_rle(pred_paths, weights, sizes, threshold):
+        for img, code in iter_rle(pred_paths, weights, sizes, threshold, photos):
             names.append(img)
             codes.append(code)
             progress.update()

@@ -29,18 +29,6 @@ from carmask.images import axis_map
 _MARGIN = 1e-6
 
 
-def normalise_weights(weights: Sequence[float] | None, n: int) -> list[float]:
-    """Weights summing to 1 (equal when ``weights`` is None); they must be positive."""
-    if weights is None:
-        return [1.0 / n] * n
-    if len(weights) != n:
-        raise ValueError(f"ensemble: {len(weights)} weights for {n} models")
-    if any(not w > 0 for w in weights):
-        raise ValueError(f"ensemble: weights must be positive, got {list(weights)}")
-    total = float(sum(weights))
-    return [float(w) / total for w in weights]
-
-
 def _bilinear(probs: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear values (0..255, float64) of model-size ``probs`` at full-size pixels.
 
@@ -96,15 +84,20 @@ def _corner_bounds(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return corners.min(axis=0), corners.max(axis=0)
 
 
-def mean_mask(maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[int, int], threshold: float) -> np.ndarray:
-    """Full-size bool mask where the weighted mean of ``maps`` (uint8 probabilities) is above ``threshold``.
+def pixels_between(
+    maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[int, int], low_cut: float, high_cut: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The full-size pixels whose weighted mean of ``maps`` may lie between two cuts (0..255 units).
 
-    Equal to ``mean_probabilities(maps, weights, size) > 255 * threshold``
-    pixel for pixel; see the module's docstring for how it avoids computing
-    that.
+    Returns ``(above, flat, value)``: a bool (H, W) mask of the pixels
+    decided by their block's bounds to be above ``high_cut``, and the flat
+    indices and exact weighted bilinear values (float64) of every pixel of
+    the blocks the bounds could not place below ``low_cut`` or above
+    ``high_cut``. Pixels of neither are below ``low_cut``. With one cut this
+    is a threshold (:func:`mean_mask`); with two, the uncertain band along
+    the outline that :mod:`carmask.refine` re-decides.
     """
     H, W = size
-    cut = 255.0 * threshold
     row_start, row_len, row_cells = _blocks(H, [m.shape[0] for m in maps])
     col_start, col_len, col_cells = _blocks(W, [m.shape[1] for m in maps])
     low = np.zeros((len(row_start), len(col_start)))
@@ -113,21 +106,33 @@ def mean_mask(maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[
         lo, hi = _corner_bounds(probs)
         low += weight * lo[np.ix_(ci, cj)]
         high += weight * hi[np.ix_(ci, cj)]
-    inside = low > cut + _MARGIN
-    undecided = ~inside & (high > cut - _MARGIN)
-    mask = np.repeat(np.repeat(inside, col_len, axis=1), row_len, axis=0)
+    inside = low > high_cut + _MARGIN
+    undecided = ~inside & (high > low_cut - _MARGIN)
+    above = np.repeat(np.repeat(inside, col_len, axis=1), row_len, axis=0)
 
     bi, bj = np.nonzero(undecided)
-    if bi.size:
-        by, bx = int(row_len.max()), int(col_len.max())
-        rows = row_start[bi][:, None] + np.arange(by)  # (K, by)
-        cols = col_start[bj][:, None] + np.arange(bx)  # (K, bx)
-        valid = (np.arange(by) < row_len[bi][:, None])[:, :, None] & (np.arange(bx) < col_len[bj][:, None])[:, None, :]
-        rows = np.minimum(rows, H - 1)[:, :, None]
-        cols = np.minimum(cols, W - 1)[:, None, :]
-        value = np.zeros(valid.shape)
-        for probs, weight in zip(maps, weights):
-            value = value + weight * _bilinear(probs, rows, cols, size)
-        flat = (rows * W + cols)[valid]
-        mask.reshape(-1)[flat] = (value > cut)[valid]
+    if not bi.size:
+        return above, np.zeros(0, dtype=np.int64), np.zeros(0)
+    by, bx = int(row_len.max()), int(col_len.max())
+    rows = row_start[bi][:, None] + np.arange(by)  # (K, by)
+    cols = col_start[bj][:, None] + np.arange(bx)  # (K, bx)
+    valid = (np.arange(by) < row_len[bi][:, None])[:, :, None] & (np.arange(bx) < col_len[bj][:, None])[:, None, :]
+    rows = np.minimum(rows, H - 1)[:, :, None]
+    cols = np.minimum(cols, W - 1)[:, None, :]
+    value = np.zeros(valid.shape)
+    for probs, weight in zip(maps, weights):
+        value = value + weight * _bilinear(probs, rows, cols, size)
+    return above, (rows * W + cols)[valid], value[valid]
+
+
+def mean_mask(maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[int, int], threshold: float) -> np.ndarray:
+    """Full-size bool mask where the weighted mean of ``maps`` (uint8 probabilities) is above ``threshold``.
+
+    Equal to ``mean_probabilities(maps, weights, size) > 255 * threshold``
+    pixel for pixel; see the module's docstring for how it avoids computing
+    that.
+    """
+    cut = 255.0 * threshold
+    mask, flat, value = pixels_between(maps, weights, size, cut, cut)
+    mask.reshape(-1)[flat] = value > cut
     return mask

@@ -22,7 +22,7 @@ from carmask import files, rle
 from carmask.images import load_mask
 from carmask.logs import Progress
 from carmask.metrics import ceiling_dice, dice
-from carmask.predictions import read_rate
+from carmask.predictions import read_precision, read_rate
 from carmask.submission import read_submission, validate_submission
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ def evaluate_model(
         result["threshold_tuning"] = json.loads(Path(tuned_json).read_text())
     trainings = [json.loads(Path(p).read_text()) for p in training_paths]
     rates = {name: prediction_rate(paths) for name, paths in timing_paths.items()}
+    result["precision"] = read_precision([p for paths in timing_paths.values() for p in paths], "the validation predictions")
     if len(cfgs) == 1:
         result["architecture"] = next(iter(cfgs.values()))["architecture"]
         result["training"] = trainings[0]
@@ -118,6 +119,7 @@ def evaluate_model(
             "resolution_ceiling": result["resolution_ceiling"],
             "threshold": threshold,
             "input_size": list(size),
+            "precision": result["precision"],
         },
         out_model_json,
     )

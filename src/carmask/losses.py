@@ -97,15 +97,66 @@ def dice_coef_from_logits(y_true: Tensor, logits: Tensor) -> Tensor:
     return dice_coef(y_true, ops.sigmoid(ops.cast(logits, "float32")))
 
 
+#: Pixels within this many model pixels of the outline count as its band.
+EDGE_RADIUS = 2
+#: Extra weight of a band pixel in :func:`edge_bce`: 1 + EDGE_WEIGHT.
+EDGE_WEIGHT = 4.0
+
+
+def edge_weights(y_true: Tensor) -> Tensor:
+    """Per pixel (batch, h, w): 1 + EDGE_WEIGHT within EDGE_RADIUS pixels of the outline, 1 elsewhere.
+
+    The band is where a window around the pixel holds both car and
+    background; the window is clipped at the image border (average pooling
+    leaves padding out), so a car that touches the border has no band there.
+    """
+    t = ops.cast(y_true, "float32")
+    blurred = ops.average_pool(t, pool_size=2 * EDGE_RADIUS + 1, strides=1, padding="same")
+    band = ops.cast(ops.logical_and(blurred > 1e-3, blurred < 1.0 - 1e-3), "float32")
+    return (1.0 + EDGE_WEIGHT * band)[..., 0]
+
+
+def _weighted_mean(values: Tensor, weights: Tensor) -> Tensor:
+    axes = tuple(range(1, len(values.shape)))
+    return ops.mean(ops.sum(values * weights, axis=axes) / ops.sum(weights, axis=axes))
+
+
+@keras.saving.register_keras_serializable(package="carmask")
+def edge_bce(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """BCE with the pixels along the outline weighted up (:func:`edge_weights`), per image then batch mean.
+
+    On real photos the errors of a trained model lie in a band a few pixels
+    wide along the whole outline; plain BCE spends most of its signal on the
+    easy pixels of the car's inside and the studio.
+    """
+    per_pixel = keras.losses.binary_crossentropy(ops.cast(y_true, "float32"), ops.cast(y_pred, "float32"))  # (b, h, w)
+    return _weighted_mean(per_pixel, edge_weights(y_true))
+
+
+@keras.saving.register_keras_serializable(package="carmask")
+def edge_bce_dice(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Outline-weighted BCE + Dice loss."""
+    return edge_bce(y_true, y_pred) + dice_loss(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="carmask")
+def edge_bce_dice_from_logits(y_true: Tensor, logits: Tensor) -> Tensor:
+    """Outline-weighted BCE + Dice loss for a linear head (BCE exact from the logits)."""
+    per_pixel = keras.losses.binary_crossentropy(ops.cast(y_true, "float32"), ops.cast(logits, "float32"), from_logits=True)
+    return _weighted_mean(per_pixel, edge_weights(y_true)) + dice_loss_from_logits(y_true, logits)
+
+
 LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "bce": bce,
     "dice": dice_loss,
     "bce_dice": bce_dice,
+    "edge_bce_dice": edge_bce_dice,
 }
 LOSSES_FROM_LOGITS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "bce": bce_from_logits,
     "dice": dice_loss_from_logits,
     "bce_dice": bce_dice_from_logits,
+    "edge_bce_dice": edge_bce_dice_from_logits,
 }
 
 
@@ -115,7 +166,7 @@ def outputs_logits(activation: str | None) -> bool:
 
 
 def get_loss(name: str, from_logits: bool = False) -> Callable[[Tensor, Tensor], Tensor]:
-    """The loss a config names (``"bce"``, ``"dice"`` or ``"bce_dice"``), for probabilities or logits."""
+    """The loss a config names (``"bce"``, ``"dice"``, ``"bce_dice"`` or ``"edge_bce_dice"``), for probabilities or logits."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(LOSSES)}")
     return (LOSSES_FROM_LOGITS if from_logits else LOSSES)[name]

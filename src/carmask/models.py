@@ -31,6 +31,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from carmask.settings import PRECISIONS
+
 #: Allowed values of ``output_activation``; ``None`` and ``"linear"`` both leave
 #: the last layer linear (the study's model_tl1 had no activation).
 OUTPUT_ACTIVATIONS = ("sigmoid", "linear", None)
@@ -264,6 +266,19 @@ def _crop(x: keras.KerasTensor, padding: tuple[tuple[int, int], tuple[int, int]]
     return keras.layers.Cropping2D(padding, name="crop")(x) if any(sum(p) for p in padding) else x
 
 
+def _head(logits: keras.KerasTensor, activation: str | None) -> keras.KerasTensor:
+    """The output activation, computed in float32 whatever the model's dtype policy.
+
+    Under mixed precision the output conv computes logits in 16 bits; a
+    sigmoid in bf16 rounds to exactly 1.0 from a logit of about 6.3 (fp16:
+    8.4), so a confidently wrong pixel would get no gradient. Here the
+    logits are cast to float32 first and the activation (or, for a linear
+    head, nothing) is applied there: the probabilities and the loss are
+    float32, and the layer has no weights, so weights copy between policies.
+    """
+    return keras.layers.Activation(activation or "linear", dtype="float32", name="output_activation")(logits)
+
+
 def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     height, width, channels = (int(v) for v in input_shape)
     if height < 1 or width < 1:
@@ -317,10 +332,8 @@ def _pix2pix_unet(
     for stage, (filters, skip) in enumerate(zip(decoder_filters, reversed(skip_outputs)), start=1):
         x = pix2pix_upsample(int(filters), 3, name=f"decoder_stage{stage}")(x)
         x = keras.layers.Concatenate(name=f"decoder_stage{stage}_concat")([x, skip])
-    x = keras.layers.Conv2DTranspose(
-        output_channels, 3, strides=2, padding="same", activation=activation, name="output_conv"
-    )(x)
-    return keras.Model(inputs, _crop(x, padding), name=name)
+    x = keras.layers.Conv2DTranspose(output_channels, 3, strides=2, padding="same", name="output_conv")(x)
+    return keras.Model(inputs, _head(_crop(x, padding), activation), name=name)
 
 
 def mobilenetv2_pix2pix(
@@ -438,8 +451,8 @@ def unet(
         x = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", name=f"decoder_stage{stage}_up")(x)
         x = keras.layers.Concatenate(name=f"decoder_stage{stage}_concat")([x, skip])
         x = _conv_block(x, filters, name=f"decoder_stage{stage}")
-    x = keras.layers.Conv2D(output_channels, 1, activation=activation, name="output_conv")(x)
-    return keras.Model(inputs, _crop(x, padding), name="unet")
+    x = keras.layers.Conv2D(output_channels, 1, name="output_conv")(x)
+    return keras.Model(inputs, _head(_crop(x, padding), activation), name="unet")
 
 
 ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
@@ -450,7 +463,6 @@ ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
 }
 
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def build_model(cfg: dict[str, Any]) -> keras.Model:
@@ -502,17 +514,12 @@ def build_model(cfg: dict[str, Any]) -> keras.Model:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     previous = keras.config.dtype_policy()
+    # Built inside the policy, so the model's own policy is the mixed one
+    # (Keras then scales the loss of a mixed_float16 model against
+    # underflow); the head computes in float32 either way (_head).
     keras.config.set_dtype_policy(precision)
     try:
         model = ARCHITECTURES[architecture](**kwargs)
-        if precision != "float32":
-            # Mixed precision computes in 16 bits but the probabilities (and
-            # the loss) stay float32: a last cast layer without weights, so a
-            # float32 model's weights load into it unchanged. Made inside the
-            # policy, so the model's own policy is the mixed one (Keras then
-            # scales the loss of a mixed_float16 model against underflow).
-            out = keras.layers.Activation("linear", dtype="float32", name="output_float32")(model.output)
-            model = keras.Model(model.input, out, name=model.name)
     finally:
         keras.config.set_dtype_policy(previous)
     if cfg.get("bn_momentum") is not None:

@@ -23,6 +23,7 @@ from carmask import files, runtime
 from carmask.images import quantise
 from carmask.logs import Progress
 from carmask.predictions import PREDICTIONS_ROW_GROUP, PREDICTIONS_SCHEMA, record_batch, timing_path
+from carmask.settings import resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +173,11 @@ def predict_shard(
     ``fold``: see :func:`load_for_inference`.
 
     ``precision`` is ``inference.precision``: a Keras dtype policy or ``auto``
-    (see :func:`carmask.runtime.resolve_precision`); the timing file records
+    (see :func:`carmask.settings.resolve_precision`; the workflow passes it resolved); the timing file records
     the policy used.
     """
     runtime.configure(threads)
-    precision = runtime.resolve_precision(precision)
+    precision = resolve_precision(precision)
     rows = shard_rows(pd.read_parquet(items_path, columns=["img", "image_path"]), shard, shards)
     models = load_for_inference(model_path, cfg, precision, tta, fold)
     log.info("shard %d/%d: %d images, model %s, %s, tta %s", shard, shards, len(rows), model_path, precision, tta)

@@ -61,6 +61,37 @@ def read_rate(timing: str | Path) -> float | None:
     return float(value) if value else None
 
 
+def read_precision(timings: Sequence[str | Path], what: str) -> str:
+    """The one dtype policy the predict jobs of ``timings`` computed in.
+
+    Probabilities of one model in two precisions differ in their outline
+    pixels: a validation Dice measured in one would not describe test masks
+    made in the other, so mixed or unknown precisions are an error naming
+    the files (``what`` says which predictions they are).
+    """
+    found = {str(p): json.loads(Path(p).read_text()).get("precision") for p in timings}
+    kinds = set(found.values())
+    if len(kinds) != 1 or None in kinds:
+        listed = ", ".join(f"{p}: {v}" for p, v in found.items())
+        raise ValueError(f"{what} were not all predicted in one known precision ({listed}); "
+                         "rerun them with one inference.precision (snakemake -R predict)")
+    return kinds.pop()
+
+
+def check_same_precision(metrics: str | Path, test_timings: Sequence[str | Path], model: str) -> None:
+    """Refuse test predictions made in another precision than the validation ones the model was scored on.
+
+    ``metrics`` is the entry's ``results/metrics/{model}.json``, which records
+    the precision of its validation predictions.
+    """
+    val_precision = json.loads(Path(metrics).read_text()).get("precision")
+    test_precision = read_precision(test_timings, f"the test predictions of {model}")
+    if test_precision != val_precision:
+        raise ValueError(f"{model}: the test set was predicted in {test_precision}, its validation photos in "
+                         f"{val_precision}; its validation Dice would not describe these masks. Rerun the "
+                         "predictions in one precision (snakemake -R predict)")
+
+
 def read_probabilities(path: str | Path, batch_rows: int = 64) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (img, uint8 probabilities (h, w)) from a predictions file, streaming."""
     with pq.ParquetFile(path) as f:

@@ -40,39 +40,3 @@ def configure(threads: int, seed: int | None = None) -> None:
     if seed is not None:
         keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AMX or AVX-512 BF16).
-
-    Elsewhere TensorFlow emulates bf16 and it is several times slower than
-    float32, so ``auto`` must not pick it there.
-    """
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            return False
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.split(":", 1)[1].split())
-            break
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
-
-
-def resolve_precision(precision: str) -> str:
-    """The Keras dtype policy ``precision`` means on this machine.
-
-    ``auto``: ``mixed_float16`` on a GPU (tensor cores), ``mixed_bfloat16`` on
-    a CPU with bf16 units, ``float32`` elsewhere. Other values are returned
-    as they are.
-    """
-    if precision != "auto":
-        return precision
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
-        return "mixed_float16"
-    return "mixed_bfloat16" if cpu_has_bf16() else "float32"

@@ -8,13 +8,15 @@ escape those checks, and this module makes them visible:
   which does not change when a file inside it is rewritten. The manifest
   rules therefore take a fingerprint of the files they read as a parameter:
   a file added, removed, resized or re-dated changes it.
-* **The package.** Snakemake tracks a rule's script, not the modules the
-  script imports. Each rule therefore takes a digest of the source of every
-  ``carmask`` module its script imports, directly or through other modules,
-  as a parameter: editing ``rle.py`` reruns the encode jobs and what follows
-  them, and nothing that does not import it. Content, not file times, as
-  Snakemake does for scripts: a ``touch``, a branch switched back and forth
-  or a moved checkout rerun nothing.
+* **The code.** Snakemake tracks a rule's script by its mtime, and not the
+  modules the script imports. Each rule therefore takes a digest of its
+  script and of the source of every ``carmask`` module the script imports,
+  directly or through other modules, as a parameter: editing ``rle.py``
+  reruns the encode jobs and what follows them, and nothing that does not
+  import it. Content, not file times: a ``touch``, a branch switched back
+  and forth or a moved checkout rerun nothing, and an older script restored
+  from git reruns its rule (the profiles turn Snakemake's own mtime-based
+  ``code`` trigger off).
 
 Standard library only: the Snakefile imports this module at parse time.
 """
@@ -61,11 +63,31 @@ def data_fingerprint(data_dir: str | os.PathLike[str], parts: Iterable[str]) -> 
     return digest.hexdigest()[:16]
 
 
+#: Calls that import a module named at run time: the digest could not see which.
+_DYNAMIC_IMPORTS = frozenset({"import_module", "__import__"})
+
+
 def _imported_modules(source: Path) -> set[str]:
-    """Names of the package's modules that ``source`` imports, at any depth of its code."""
+    """Names of the package's modules that ``source`` imports, at any depth of its code.
+
+    Import forms this cannot follow raise instead of leaving a module out of
+    the digest (an edit there would then rerun nothing): relative imports,
+    ``import carmask`` (its modules are then reached as attributes) and
+    imports by a name computed at run time (``importlib.import_module``,
+    ``__import__``).
+    """
     found: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+            if name in _DYNAMIC_IMPORTS:
+                raise ValueError(f"{source}:{node.lineno}: {name}(...) imports a module by a run-time name, which the "
+                                 f"code digest cannot follow; import {PACKAGE} modules with a plain import statement")
+        elif isinstance(node, ast.Import):
+            if any(a.name == PACKAGE for a in node.names):
+                raise ValueError(f"{source}:{node.lineno}: 'import {PACKAGE}' reaches modules as attributes, which the "
+                                 f"code digest cannot follow; write 'from {PACKAGE} import <module>'")
             found.update(a.name.split(".")[1] for a in node.names if a.name.startswith(PACKAGE + "."))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
@@ -99,8 +121,16 @@ def code_files(script: str | os.PathLike[str]) -> list[str]:
 
 
 def code_digest(script: str | os.PathLike[str]) -> str:
-    """A digest of the names and contents of :func:`code_files` of ``script``."""
+    """A digest of the script's content and of the names and contents of its :func:`code_files`.
+
+    The script is in it too: Snakemake compares a script's mtime with the
+    outputs', so a ``touch`` would rerun a job and an older version restored
+    from git would not. The profiles therefore leave Snakemake's ``code``
+    trigger off, and this content digest, a parameter of every rule, decides.
+    """
     digest = hashlib.sha256()
+    digest.update(f"[script {Path(script).name}]\n".encode())
+    digest.update(Path(script).read_bytes())
     for path in code_files(script):
         digest.update(f"[{Path(path).name}]\n".encode())
         digest.update(Path(path).read_bytes())

@@ -352,3 +352,93 @@ def test_a_fixed_mask_retrains_from_the_manifest_on(state):
     s.run(work)
     assert s.plan(work) == []  # nothing left behind
     assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-mask")
+
+
+def test_a_fixed_mask_seen_by_an_interrupted_run_still_retrains(state):
+    # A run that stops after the manifest (Ctrl-C, a failed job, a target
+    # that was only the manifest) leaves a manifest newer than the split.
+    # The manifest carries each mask's digest, so its bytes changed and
+    # Snakemake, which compares checksums of small inputs, still plans the rest.
+    s, work = state
+    mask_path = sorted((s.data / "train_masks").glob("*.gif"))[1]
+    with Image.open(mask_path) as img:
+        mask = np.array(img)
+        palette = img.getpalette()
+    mask[-8:, -8:] = 1 - mask[-8:, -8:]
+    fixed = Image.fromarray(mask.astype(np.uint8), mode="P")
+    fixed.putpalette(palette)
+    fixed.save(mask_path, format="GIF")
+    s.snakemake(work, "results/manifest/train.parquet")  # the interrupted run
+    jobs = s.plan(work)
+    assert {"split", "train", "predict", "encode", "evaluate", "merge"} <= rules(jobs)
+    assert not rules(jobs) & {"manifest_train", "manifest_test"}
+    s.run(work)
+    assert s.plan(work) == []
+    assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-interrupted-mask")
+
+
+def test_a_replaced_test_photo_seen_by_an_interrupted_run_still_repredicts(state):
+    # Another photo of the same size under the same name: the manifest's
+    # names, paths and sizes are the old ones, its size-and-mtime columns not.
+    s, work = state
+    sample = pd.read_csv(s.data / "sample_submission.csv")
+    replaced, other = s.data / "test" / sample["img"][1], s.data / "test" / sample["img"][len(sample) - 1]
+    shutil.copy(other, replaced)
+    s.snakemake(work, "results/manifest/test.parquet")  # the interrupted run
+    jobs = s.plan(work)
+    assert {"predict", "encode", "merge"} <= rules(jobs)
+    assert {j.split("subset=")[1].split(",")[0] for j in jobs if j.startswith(("predict", "encode"))} == {"test"}
+    assert not rules(jobs) & {"manifest_train", "manifest_test", "split", "train", "evaluate"}
+    s.run(work)
+    assert s.plan(work) == []
+    assert (work / "results/submission.csv").read_bytes() == s.fresh_submission("fresh-interrupted-photo")
+
+
+def test_auto_precision_is_recorded_as_the_policy_it_resolved_to(state):
+    # The predict jobs' parameter is the resolved policy, not the word
+    # 'auto': naming that policy changes nothing, naming another repredicts
+    # both subsets (and a run planned where auto resolves differently does too).
+    from carmask.settings import PRECISIONS, resolve_precision
+
+    s, work = state
+    resolved = resolve_precision("auto")
+    timing = json.loads((work / "results/predictions/unet/val/shard-0.timing.json").read_text())
+    assert timing["precision"] == resolved
+    assert json.loads((work / "results/models/unet/metrics.json").read_text())["precision"] == resolved
+    assert s.plan(work, layer=f"inference: {{precision: {resolved}}}\n") == []
+    other = next(p for p in PRECISIONS if p != resolved)
+    jobs = s.plan(work, layer=f"inference: {{precision: {other}}}\n")
+    assert set(of_model(jobs, "predict", "unet")) == {
+        "predict[model=unet,subset=val,shard=0]", *(f"predict[model=unet,subset=test,shard={i}]" for i in (0, 1))
+    }
+    assert not rules(jobs) & {"train", "manifest_train", "manifest_test", "split"}
+
+
+def test_a_touched_script_reruns_nothing_and_an_older_one_restored_does(state, edit):
+    s, work = state
+    script = work / "workflow" / "scripts" / "encode.py"
+    st = script.stat()
+    os.utime(script, ns=(st.st_atime_ns, st.st_mtime_ns + 10**12))  # touched, 1000 s later
+    try:
+        assert s.plan(work) == []
+    finally:
+        os.utime(script, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edit(script, script.read_bytes() + b"\n# the version of last month\n")
+    os.utime(script, ns=(st.st_atime_ns, st.st_mtime_ns - 30 * 86400 * 10**9))  # older than every output
+    jobs = s.plan(work)
+    assert {"encode", "evaluate", "merge"} <= rules(jobs)
+    assert not rules(jobs) & {"train", "predict", "manifest_train", "manifest_test", "split"}
+
+
+def test_edge_refinement_reencodes_only_and_runs(state):
+    # Last in this module: the run below leaves the state refined.
+    s, work = state
+    layer = "inference: {refine: guided}\n"
+    jobs = s.plan(work, layer=layer)
+    assert {"encode", "evaluate", "merge"} <= rules(jobs)
+    assert not rules(jobs) & {"train", "predict", "manifest_train", "manifest_test", "split"}
+    before = (work / "results/submission.csv").read_bytes()
+    s.snakemake(work, *s.targets(), layer=layer)
+    assert s.plan(work, layer=layer) == []
+    after = (work / "results/submission.csv").read_bytes()
+    assert after != before and after.count(b"\n") == before.count(b"\n")  # other outlines, the same photos

@@ -1,12 +1,13 @@
 # Parse-time Python of the workflow: config validation and small input functions.
+import re
 from functools import cache
 from pathlib import Path
 
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from carmask.ensemble import normalise_weights
 from carmask.layout import SIDES
+from carmask.settings import names_a_file, normalise_weights, resolve_precision
 from carmask.tracking import code_digest, data_fingerprint, untracked_checkout
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -46,14 +47,23 @@ ENSEMBLE_WEIGHTS = (
     normalise_weights(config["ensemble"]["weights"], len(ENSEMBLE)) if ENSEMBLE else []
 )
 TUNED = config["inference"]["threshold"] == "auto"
+# `auto` resolved here, on the machine that plans the run, and passed to the
+# predict jobs as a parameter: a run planned on a bf16 CPU and later on a GPU
+# predicts again, and what a prediction was computed in is on record.
+PRECISION = resolve_precision(config["inference"]["precision"])
 
 # Validation predictions go through the same predict/encode rules as the test
 # set, as one shard: the split is thousands of images at most.
 SHARDS = {"test": config["inference"]["shards"], "val": 1}
 
 
+def one_of(names):
+    """A wildcard constraint matching exactly one of ``names`` (regex characters taken literally)."""
+    return "|".join(re.escape(name) for name in names)
+
+
 wildcard_constraints:
-    model="|".join(ENTRIES),
+    model=one_of(ENTRIES),
     subset="test|val",
     shard=r"\d+",
 
@@ -113,6 +123,26 @@ def config_path(section, key):
 def get_model_block(wildcards):
     """The model's config block, keys sorted: its order in a YAML file is no change."""
     return dict(sorted(config["models"][wildcards.model].items()))
+
+
+def get_encoder_weights_input(wildcards):
+    """A model's encoder weights file as an input, when its config names one.
+
+    Replacing the file then retrains the model, and a missing one stops the
+    run before any job starts; ``imagenet`` and ``none`` name no file here.
+    """
+    weights = config["models"][wildcards.model]["encoder_weights"]
+    return (
+        {"encoder_weights": weights}
+        if names_a_file(weights, ("imagenet", "none"))
+        else {}
+    )
+
+
+def get_background_input(wildcards):
+    """The cutouts' background image as an input, when it is an image and not a colour."""
+    background = config["cutouts"]["background"]
+    return {"background": background} if names_a_file(background) else {}
 
 
 def members(entry):
@@ -203,6 +233,12 @@ def get_merge_input(wildcards):
         "shards": [s for m in models for s in get_shards("rle", m, "test")],
         "manifest": "results/manifest/test.parquet",
         "metrics": expand("results/metrics/{model}.json", model=models),
+        "timings": [
+            t
+            for entry in models
+            for m in members(entry)
+            for t in get_shards("predictions", m, "test", "timing.json")
+        ],
     }
     if config["submission_model"] == "best":
         inputs["choice"] = "results/metrics/best_model.txt"

@@ -19,5 +19,6 @@ rule encode:
         code=code("encode"),
         weights=get_weights,
         threshold=config["inference"]["threshold"],
+        refine=config["inference"]["refine"],
     script:
         "../scripts/encode.py"

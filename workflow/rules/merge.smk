@@ -19,6 +19,17 @@ rule merge:
         shards=lambda wildcards: {
             m: get_shards("rle", m, "test") for m in submission_candidates()
         },
+        metrics=lambda wildcards: {
+            m: f"results/metrics/{m}.json" for m in submission_candidates()
+        },
+        timings=lambda wildcards: {
+            m: [
+                t
+                for member in members(m)
+                for t in get_shards("predictions", member, "test", "timing.json")
+            ]
+            for m in submission_candidates()
+        },
     script:
         "../scripts/merge.py"
 

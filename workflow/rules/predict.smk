@@ -11,7 +11,7 @@ rule predict:
         "logs/benchmarks/predict/{model}/{subset}/shard-{shard}.tsv"
     # Models only: the ensemble has no network of its own.
     wildcard_constraints:
-        model="|".join(MODELS),
+        model=one_of(MODELS),
     conda:
         "../../envs/carmask.yaml"
     # One thread a job: a 2-thread job keeps only ~1.2 cores busy (small
@@ -27,6 +27,6 @@ rule predict:
         shards=lambda wildcards: SHARDS[wildcards.subset],
         batch_size=config["inference"]["batch_size"],
         tta=config["inference"]["tta"],
-        precision=config["inference"]["precision"],
+        precision=PRECISION,
     script:
         "../scripts/predict.py"

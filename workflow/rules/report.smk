@@ -63,6 +63,7 @@ rule report_model:
 
 rule cutouts:
     input:
+        unpack(get_background_input),
         shards=lambda wildcards: get_shards("rle", wildcards.model, "test"),
         manifest="results/manifest/test.parquet",
     output:

@@ -1,5 +1,6 @@
 rule train:
     input:
+        unpack(get_encoder_weights_input),
         train="results/split/train.parquet",
         val="results/split/val.parquet",
     output:
@@ -19,7 +20,7 @@ rule train:
         "logs/benchmarks/train/{model}.tsv"
     # Models only: the ensemble has no network of its own.
     wildcard_constraints:
-        model="|".join(MODELS),
+        model=one_of(MODELS),
     conda:
         "../../envs/carmask.yaml"
     threads: 2

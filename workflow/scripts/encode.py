@@ -11,4 +11,5 @@ encode_shard(
     snakemake.input.manifest,
     snakemake.output[0],
     threshold=resolve(snakemake.params.threshold, snakemake.input.get("threshold")),
+    refine=snakemake.params.refine,
 )
