@@ -1,8 +1,9 @@
 """float32 against bf16 (Keras mixed_bfloat16) on this CPU: training and inference images/s.
 
 The default model (tuned MobileNetV2 + pix2pix) at the config's size and at
-128x192 (config/real-80.yaml), random weights (speed does not depend on
-them), the threads a job gets (2). Training: ``model.fit`` steps on a fixed
+128x192, and the RGB U-Net of config/real-80.yaml at its size and at 160x240
+(training only: dense convolutions, where bf16 pays), random weights (speed
+does not depend on them), the threads a job gets (2). Training: ``model.fit`` steps on a fixed
 batch, Adam, bce_dice. Inference: one forward pass of a batch with its
 mirror (flip TTA), as the predict stage calls it, at batch 8 and 32. Both
 policies in the same run; the ratio is bf16 / float32. That bf16 keeps the
@@ -92,6 +93,24 @@ def main() -> None:
         for p in POLICIES:  # per photo: the whole model, the encoder, the rest (decoder)
             whole, enc = 1000 / rates[p]["infer 32"], 1000 / rates[p]["encoder 32"]
             print(f"  {p}: {whole:.1f} ms per photo with TTA = encoder {enc:.1f} + decoder {whole - enc:.1f}")
+    real = real80_model()
+    for size in ((int(real["input_height"]), int(real["input_width"])), (160, 240)):
+        sized = dict(real, input_height=size[0], input_width=size[1])
+        f32, bf16 = (train_rate(dict(sized, precision=p), steps=10, batch=int(real["batch_size"])) for p in POLICIES)
+        print(f"{real['architecture']} (RGB, {real['base_filters']} filters) {size[0]}x{size[1]}, training, "
+              f"batch {real['batch_size']}: float32 {f32:5.1f} images/s   bf16 {bf16:5.1f} images/s   ({bf16 / f32:.2f}x)")
+
+
+def real80_model() -> dict:
+    """The submission model's block of config.yaml with config/real-80.yaml layered on it."""
+    import yaml
+    from snakemake.utils import update_config
+
+    from _common import ROOT
+
+    cfg = load_config()
+    update_config(cfg, yaml.safe_load((ROOT / "config" / "real-80.yaml").read_text()))
+    return dict(cfg["models"][cfg["submission_model"]])
 
 
 if __name__ == "__main__":
