@@ -29,8 +29,8 @@ from carmask.images import axis_map
 _MARGIN = 1e-6
 
 
-def _bilinear(probs: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear values (0..255, float64) of model-size ``probs`` at full-size pixels.
+def bilinear_at(probs: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear values (float64) of a model-size map (``probs``, or any grid spanning the photo) at full-size pixels.
 
     ``rows`` and ``cols`` broadcast against each other. The arithmetic is
     :func:`carmask.images.probs_to_mask`'s, operation for operation, so the
@@ -57,7 +57,7 @@ def mean_probabilities(maps: Sequence[np.ndarray], weights: Sequence[float], siz
     rows, cols = np.arange(size[0])[:, None], np.arange(size[1])[None, :]
     total = np.zeros(size, dtype=np.float64)
     for probs, weight in zip(maps, weights):
-        total = total + weight * _bilinear(probs, rows, cols, size)
+        total = total + weight * bilinear_at(probs, rows, cols, size)
     return total
 
 
@@ -121,7 +121,7 @@ def pixels_between(
     cols = np.minimum(cols, W - 1)[:, None, :]
     value = np.zeros(valid.shape)
     for probs, weight in zip(maps, weights):
-        value = value + weight * _bilinear(probs, rows, cols, size)
+        value = value + weight * bilinear_at(probs, rows, cols, size)
     return above, (rows * W + cols)[valid], value[valid]
 
 

@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from carmask.ensemble import mean_probabilities, pixels_between
-from carmask.images import axis_map
+from carmask.ensemble import bilinear_at, mean_probabilities, pixels_between
 
 #: Window radius of the filter, in full-size pixels: about one model pixel.
 RADIUS = 8
@@ -81,22 +80,6 @@ def guided_coefficients(guide: np.ndarray, probs: np.ndarray, radius: int, eps: 
     return _box(a, radius), _box(b, radius)
 
 
-def _at(grids: Sequence[np.ndarray], rows: np.ndarray, cols: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
-    """Bilinear values of coarse ``grids`` (of one shape, spanning the photo) at full-size pixels (rows, cols)."""
-    h, w = grids[0].shape
-    y0, wy = axis_map(size[0], h)
-    x0, wx = axis_map(size[1], w)
-    ci, cj = y0[rows], x0[cols]
-    ci1, cj1 = np.minimum(ci + 1, h - 1), np.minimum(cj + 1, w - 1)
-    fy, fx = wy[rows], wx[cols]
-    out = []
-    for grid in grids:
-        top = grid[ci, cj] * (1 - fx) + grid[ci, cj1] * fx
-        bottom = grid[ci1, cj] * (1 - fx) + grid[ci1, cj1] * fx
-        out.append(top * (1 - fy) + bottom * fy)
-    return out
-
-
 def refined_mask(
     maps: Sequence[np.ndarray], weights: Sequence[float], gray: np.ndarray, threshold: float,
     radius: int = RADIUS, eps: float = EPS, subsample: int = SUBSAMPLE,
@@ -123,7 +106,6 @@ def refined_mask(
     probs = mean_probabilities(maps, weights, coarse) / 255.0
     a, b = guided_coefficients(guide, probs, max(1, round(radius / subsample)), eps)
     rows, cols = np.divmod(flat, size[1])
-    a_at, b_at = _at([a, b], rows, cols, size)
-    filtered = a_at * gray.reshape(-1)[flat] + b_at
+    filtered = bilinear_at(a, rows, cols, size) * gray.reshape(-1)[flat] + bilinear_at(b, rows, cols, size)
     mask.reshape(-1)[flat] = filtered > threshold
     return mask
