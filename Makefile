@@ -46,10 +46,10 @@ bench: $(STAMP)
 # cores; needs ../shared/data); bench-gpu: the same on a GPU machine, on demo
 # photos (`make bench-gpu TF=gpu`).
 bench-full: $(STAMP)
-	$(BIN)/python benchmarks/full_test_set.py
+	$(BIN)/python studies/full_test_set.py
 
 bench-gpu: $(STAMP)
-	$(BIN)/python benchmarks/full_test_set.py --synthetic --configfile config.yaml benchmarks/gpu.yaml
+	$(BIN)/python studies/full_test_set.py --synthetic --configfile config.yaml studies/gpu.yaml
 
 # Validate results/submission.csv.gz and send it with the official kaggle CLI;
 # CONFIGS: the config files the run used after config.yaml, e.g.

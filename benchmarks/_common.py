@@ -1,23 +1,19 @@
-"""Shared setup for the benchmarks: demo data (made once) and the real sample.
+"""Shared setup for the benchmarks (and the studies in ``studies/``): demo data (made once) and the real sample.
 
-Baselines come from ``tests/reference.py`` (the same independent code the
-tests compare against), importable once this module has put the repository
-root on ``sys.path``.
+The plain implementations the benchmarks time as baselines are in
+``baselines.py`` beside this file; neither imports from ``tests/``.
 """
 
 from __future__ import annotations
 
 import platform
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from carmask.demo import generate
+from carmask.demo.dataset import generate
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 DEMO = ROOT / "results" / "bench-demo"
 REAL = ROOT.parent / "shared" / "data" / "carvana-sample"
 
@@ -79,27 +75,6 @@ def default_model(cfg: dict) -> tuple[str, dict]:
     if name not in cfg["models"]:
         name = cfg["models_to_run"][0]
     return name, dict(cfg["models"][name])
-
-
-def finished_run(run: Path, configfiles: list[str]):
-    """(config, validation rows) of a finished workflow directory ``run`` run with ``configfiles``.
-
-    The config files are layered as ``--configfile`` does and checked against
-    the schema; the validation rows' photo and mask paths are made absolute
-    (the manifest's are relative to the run's directory).
-    """
-    import pandas as pd
-    import yaml
-    from snakemake.utils import update_config, validate
-
-    config: dict = {}
-    for name in configfiles:
-        update_config(config, yaml.safe_load((run / name).read_text()))
-    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
-    val = pd.read_parquet(run / "results" / "split" / "val.parquet")
-    for column in ("image_path", "mask_path"):
-        val[column] = [str(run / p) for p in val[column]]
-    return config, val
 
 
 def quiet_tensorflow() -> None:
@@ -173,16 +148,17 @@ class OtherLoad:
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "envs"]
 
 
-def copy_workflow(dest: Path) -> Path:
+def copy_workflow(dest: Path, profiles: bool = False) -> Path:
     """This checkout's workflow (code and config) into ``dest``, replacing an older copy's files.
 
     Whatever else is in ``dest`` (results/, logs/) stays, so a rerun there
-    reuses finished jobs.
+    reuses finished jobs. ``profiles`` copies ``profiles/`` too, so the copy
+    runs with the default profile as a user's checkout does.
     """
     import shutil
 
     dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
+    for name in WORKFLOW_FILES + (["profiles"] if profiles else []):
         src, dst = ROOT / name, dest / name
         if dst.is_dir():
             shutil.rmtree(dst)

@@ -5,10 +5,10 @@ holds 100,064 hard links to the demo's test photos, named as in the real
 ``sample_submission.csv`` when ``../shared/data/carvana-sample`` is there
 (else synthesized ``<12 hex>_<NN>.jpg`` names, 6,254 cars x 16 views), with a
 matching ``sample_submission.csv``, and ``train/`` + ``train_masks/`` linked
-from the demo. A copy of the workflow (``tests/snakemake_runs.copy_workflow``:
-what a user's checkout runs, the default profile included) then plans
+from the demo. A copy of the workflow (``_common.copy_workflow`` with
+``profiles=True``: what a user's checkout runs, the default profile included) then plans
 ``results/submission.csv`` with ``snakemake -n``; planning includes the
-fingerprint of the test side's 100,064 files (``carmask.tracking``).
+fingerprint of the test side's 100,064 files (``carmask.planning.tracking``).
 
 Measures:
 
@@ -19,7 +19,7 @@ Measures:
   same time; a third dry run with twice the shards shows what the DAG does
   grow with;
 - the manifest stage alone on the 100,064-photo folder
-  (``carmask.manifest.build_manifest(folder, threads=2)``), the one step that
+  (``carmask.stages.manifest.build_manifest(folder, threads=2)``), the one step that
   touches every file (it reads each JPEG header and the file's last bytes).
   The links share a few photos, so the page cache is warm: this is the CPU
   cost of the scan, a lower bound for a cold disk.
@@ -39,12 +39,24 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from _common import REAL, ROOT, OtherLoad, demo_folder, header, wait_for_idle
-from tests.snakemake_runs import copy_workflow, planned_jobs
+from _common import REAL, ROOT, OtherLoad, copy_workflow, demo_folder, header, wait_for_idle
 
 N_CARS, VIEWS = 6_254, 16
 TARGET_S = 15.0
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    if "Job stats:" not in text:
+        raise ValueError(f"no 'Job stats' in snakemake's output:\n{text[-3000:]}")
+    stats = text.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+    jobs = dict((line.split()[0], int(line.split()[1])) for line in stats if line.strip())
+    jobs.pop("total", None)
+    return jobs
 
 
 def test_names() -> tuple[list[str], str]:
@@ -120,7 +132,7 @@ def main() -> None:
         print(f"made {len(names):,} test links ({origin}) in {time.perf_counter() - start:.1f} s")
         make_folder(tmp / "small", names[:48], demo)
         wf = tmp / "wf"
-        copy_workflow(wf)
+        copy_workflow(wf, profiles=True)
         double = wf / "double-shards.yaml"
         double.write_text(yaml.safe_dump({"inference": dict(cfg["inference"], shards=2 * shards)}))
 
@@ -144,7 +156,7 @@ def main() -> None:
                   f"(predict and encode: one per test shard + one for the validation split)")
 
             if not args.no_manifest:
-                from carmask.manifest import build_manifest
+                from carmask.stages.manifest import build_manifest
 
                 start = time.perf_counter()
                 train, test = build_manifest(tmp / "kaggle", threads=2)

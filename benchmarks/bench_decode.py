@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from _common import best_of, demo_folder, header, real_folder
-from carmask.images import load_image
+from carmask.masks.images import load_image
 
 SIZES = [(160, 240), (320, 480), (640, 960)]
 

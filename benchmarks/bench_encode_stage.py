@@ -23,10 +23,12 @@ import pyarrow.parquet as pq
 import yaml
 
 from _common import ROOT, best_of, demo_folder, header, real_folder
-from carmask import encode, files
-from carmask.images import downscale_mask, load_mask, probs_to_mask
-from carmask.predictions import PREDICTIONS_SCHEMA, read_probabilities
-from tests.reference import kaggle_kernel_encode
+from baselines import kaggle_kernel_encode
+from carmask import files
+from carmask.masks.images import downscale_mask, load_mask
+from carmask.masks.probability_maps import PREDICTIONS_SCHEMA, read_probabilities
+from carmask.masks.upsample import mean_mask
+from carmask.stages import encode
 
 N_TEST = 100_064
 
@@ -65,7 +67,7 @@ def make_shard(masks: list[Path], size: tuple[int, int], copies: int, tmp: Path,
 def baseline_stage(pred: Path, items_path: Path, out: Path, threshold: float) -> None:
     items = pd.read_parquet(items_path)
     sizes = dict(zip(items["img"], zip(items["height"], items["width"])))
-    rows = [(img, kaggle_kernel_encode(probs_to_mask(p, sizes[img], threshold).astype(np.uint8))) for img, p in read_probabilities(pred)]
+    rows = [(img, kaggle_kernel_encode(mean_mask([p], [1.0], sizes[img], threshold).astype(np.uint8))) for img, p in read_probabilities(pred)]
     pd.DataFrame(rows, columns=["img", "rle_mask"]).to_parquet(out)
 
 

@@ -1,10 +1,10 @@
 """Peak memory (RSS) of a predict job and an encode job at the default config, by shard size.
 
 Each job runs as its own process, the way Snakemake runs a rule's script:
-``carmask.predict.predict_shard`` (the submission model of config.yaml,
+``carmask.network.inference.predict_shard`` (the submission model of config.yaml,
 random weights, saved to a temporary ``.keras`` file; ``inference.batch_size``
-and ``tta``; 2 threads as the predict rule gives) and
-``carmask.encode.encode_shard`` (``inference.threshold``), invoked with
+and ``tta``, float32; 2 threads as the predict rule gives) and
+``carmask.stages.encode.encode_shard`` (``inference.threshold``), invoked with
 ``python -c``, on shards of 64 and of 512 full-size photos (hard links to the
 demo's 48 photos under unique Kaggle-style names). Peak RSS comes from
 ``/usr/bin/time -v`` (else from polling the process with psutil).
@@ -38,37 +38,40 @@ GNU_TIME = Path("/usr/bin/time")
 
 BUILD = """
 import sys, json, keras
-from carmask.models import build_model
+from carmask.network.architectures import build_model
+from carmask.network.spec import Architecture
 keras.utils.set_random_seed(0)
-build_model(json.loads(sys.argv[1])).save(sys.argv[2])
+build_model(Architecture.from_config(json.loads(sys.argv[1]))).save(sys.argv[2])
 """
 PREDICT = """
 import sys, json
 from carmask.logs import setup
 setup()
-from carmask.predict import predict_shard
+from carmask.network.inference import predict_shard
+from carmask.network.spec import Architecture, Prediction
 a = json.loads(sys.argv[1])
-predict_shard(a["model"], a["items"], a["out"], a["cfg"], 0, 1, a["batch_size"], a["tta"], threads=a["threads"])
+how = Prediction(batch_size=a["batch_size"], tta=a["tta"], precision=a["precision"])
+predict_shard(a["model"], a["items"], a["out"], Architecture.from_config(a["block"]), how, threads=a["threads"])
 """
 PREDICT_FLOOR = """
 import sys, json
-from carmask.runtime import configure
+from carmask.network.runtime import configure
 a = json.loads(sys.argv[1])
 configure(a["threads"])
 import keras, pandas, pyarrow.parquet
-import carmask.losses, carmask.predict, carmask.data
+import carmask.network.losses, carmask.network.inference, carmask.network.datasets
 keras.models.load_model(a["model"], compile=False)
 """
 ENCODE = """
 import sys, json
 from carmask.logs import setup
 setup()
-from carmask.encode import encode_shard
+from carmask.stages.encode import encode_shard
 a = json.loads(sys.argv[1])
 encode_shard([a["pred"]], [1.0], a["items"], a["out"], a["threshold"])
 """
 ENCODE_FLOOR = """
-import carmask.encode, pandas, pyarrow.parquet
+import carmask.stages.encode, pandas, pyarrow.parquet
 """
 
 
@@ -154,8 +157,8 @@ def main() -> None:
         shards = {n: make_shard(tmp, photos, n) for n in sizes}
         wait_for_idle()
         with OtherLoad() as load:
-            common = {"model": str(model), "cfg": mcfg, "batch_size": int(inf["batch_size"]),
-                      "tta": inf["tta"], "threads": 2}
+            common = {"model": str(model), "block": mcfg, "batch_size": int(inf["batch_size"]),
+                      "tta": inf["tta"], "precision": "float32", "threads": 2}
             floor_p, _ = peak_rss(PREDICT_FLOOR, common, env)
             floor_e, _ = peak_rss(ENCODE_FLOOR, {}, env)
             results = []

@@ -3,12 +3,12 @@
 Builds, in a temporary folder, a test manifest of 100,064 Kaggle-style names
 (1280x1918 photos) and 16 RLE shards holding it as contiguous blocks (the
 workflow's layout; ``--order shuffled`` spreads every shard over the whole
-manifest instead), written as ``carmask.encode`` writes them (zstd, 1024-row
+manifest instead), written as ``carmask.stages.encode`` writes them (zstd, 1024-row
 row groups). Every mask is a car-like silhouette of ``--runs`` row runs
 (a few hundred), unique per image so the shards do not compress to nothing.
 
 Each merge runs as its own process, as Snakemake runs the rule's script:
-``carmask.submission.merge_shards`` and, as the baseline, the merge as it
+``carmask.stages.submission.merge_shards`` and, as the baseline, the merge as it
 was (all shards concatenated into one DataFrame, ``validate_submission``,
 reordered with ``.loc``, ``to_csv``). Peak RSS is the child's
 ``ru_maxrss`` (``os.wait4``); the floor is a process that only imports the
@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from carmask.encode import RLE_ROW_GROUP, RLE_SCHEMA
+from carmask.stages.encode import RLE_ROW_GROUP, RLE_SCHEMA
 from carmask.files import write_parquet
 
 folder, rows, n_shards, runs, order = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
@@ -74,7 +74,7 @@ for k, part in enumerate(np.array_split(positions, n_shards)):
 
 MERGE = """
 import sys
-from carmask.submission import merge_shards
+from carmask.stages.submission import merge_shards
 merge_shards(sys.argv[3:], sys.argv[1], sys.argv[2])
 """
 
@@ -82,7 +82,7 @@ BASELINE = """
 import sys
 import pandas as pd
 from carmask import files
-from carmask.submission import validate_submission
+from carmask.stages.submission import validate_submission
 manifest, out, shards = sys.argv[1], sys.argv[2], sys.argv[3:]
 expected = pd.read_parquet(manifest, columns=["img", "height", "width"])
 sub = pd.concat([pd.read_parquet(p) for p in shards], ignore_index=True)
@@ -94,7 +94,7 @@ with files.atomic_path(out) as tmp:
 
 FLOOR = """
 import numpy, pandas, pyarrow, pyarrow.parquet
-import carmask.files, carmask.submission
+import carmask.files, carmask.stages.submission
 """
 
 

@@ -2,7 +2,7 @@
 
 For every block under ``models`` in config.yaml (``--models a,b`` picks some),
 built as configured with random weights (``encoder_weights: none``) and
-compiled as ``carmask.train`` does (Adam, the block's loss, Dice and accuracy
+compiled as ``carmask.network.training`` does (Adam, the block's loss, Dice and accuracy
 metrics):
 
 - first-step seconds: the first ``model.fit`` step, i.e. graph tracing plus
@@ -12,7 +12,7 @@ metrics):
   between step ends (robust to a disturbed step on a shared machine);
 - inference images/s: a ``tf.function`` forward pass (``training=False``) at
   batch 8, after a warm-up call, from the median call time;
-- parameter counts (``carmask.models.parameter_counts``).
+- parameter counts (``carmask.network.architectures.parameter_counts``).
 
 There is no baseline model: the table compares the architectures with each
 other (ratios are against the config's ``submission_model``).
@@ -33,24 +33,26 @@ quiet_tensorflow()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from carmask.losses import dice_coef, get_loss  # noqa: E402
-from carmask.models import build_model, parameter_counts  # noqa: E402
-from carmask.runtime import configure  # noqa: E402
+from carmask.network.architectures import build_model, parameter_counts  # noqa: E402
+from carmask.network.losses import dice_coef, get_loss  # noqa: E402
+from carmask.network.runtime import configure  # noqa: E402
+from carmask.network.spec import ModelSpec  # noqa: E402
 
 INFER_BATCH = 8
 TRAIN_SECONDS = 6.0  # timed training per model, roughly
 INFER_SECONDS = 3.0
 
 
-def measure(name: str, cfg: dict) -> dict:
-    cfg = dict(cfg, encoder_weights="none")
-    h, w, c = int(cfg["input_height"]), int(cfg["input_width"]), int(cfg["channels"])
-    bs = int(cfg["batch_size"])
+def measure(name: str, block: dict) -> dict:
+    spec = ModelSpec.from_config(dict(block, encoder_weights="none"))
+    arch, plan = spec.architecture, spec.training
+    h, w, c = arch.input_height, arch.input_width, arch.channels
+    bs = plan.batch_size
     keras.utils.set_random_seed(0)
-    model = build_model(cfg)
+    model = build_model(arch)
     model.compile(
-        optimizer=keras.optimizers.Adam(float(cfg["learning_rate"])),
-        loss=get_loss(cfg["loss"]),
+        optimizer=keras.optimizers.Adam(plan.learning_rate),
+        loss=get_loss(plan.loss),
         metrics=[dice_coef, "binary_accuracy"],
     )
     rng = np.random.default_rng(0)
@@ -99,7 +101,7 @@ def measure(name: str, cfg: dict) -> dict:
     keras.backend.clear_session()
     return {
         "name": name,
-        "arch": cfg["architecture"],
+        "arch": arch.name,
         "size": f"{h}x{w}x{c}",
         "batch": bs,
         "params": counts["total"],

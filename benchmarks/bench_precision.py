@@ -8,11 +8,12 @@ batch, Adam, bce_dice. Inference: one forward pass of a batch with its
 mirror (flip TTA), as the predict stage calls it, at batch 8 and 32. Both
 policies in the same run; the ratio is bf16 / float32. That bf16 keeps the
 masks (full-size Dice of a trained model) is measured by
-``benchmarks/predict_paths.py``.
+``studies/predict_paths.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -21,23 +22,25 @@ from _common import default_model, header, load_config, quiet_tensorflow, wait_f
 
 quiet_tensorflow()
 
-from carmask import runtime, settings  # noqa: E402
+from carmask.network import runtime  # noqa: E402
+from carmask.network.spec import Architecture, ModelSpec  # noqa: E402
+from carmask.planning import settings  # noqa: E402
 
 POLICIES = ("float32", "mixed_bfloat16")
 
 
-def train_rate(cfg: dict, steps: int = 12, batch: int = 4) -> float:
+def train_rate(arch: Architecture, steps: int = 12, batch: int = 4) -> float:
     import keras
 
-    from carmask.losses import get_loss, get_metrics
-    from carmask.models import build_model
+    from carmask.network.architectures import build_model
+    from carmask.network.losses import get_loss, get_metrics
 
     keras.utils.set_random_seed(0)
-    model = build_model(cfg)
+    model = build_model(arch)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=get_loss("bce_dice", False), metrics=get_metrics(False))
-    h, w = int(cfg["input_height"]), int(cfg["input_width"])
+    h, w = arch.size
     rng = np.random.default_rng(0)
-    x = rng.random((batch * steps, h, w, 3), dtype=np.float32)
+    x = rng.random((batch * steps, h, w, arch.channels), dtype=np.float32)
     y = (rng.random((batch * steps, h, w, 1)) > 0.5).astype(np.float32)
     model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, epochs=1, verbose=0)  # trace
     start = time.perf_counter()
@@ -45,15 +48,15 @@ def train_rate(cfg: dict, steps: int = 12, batch: int = 4) -> float:
     return batch * steps / (time.perf_counter() - start)
 
 
-def infer_rate(cfg: dict, batch: int, n: int = 256, encoder_only: bool = False) -> float:
+def infer_rate(arch: Architecture, batch: int, n: int = 256, encoder_only: bool = False) -> float:
     """Photos/s of one forward pass with flip TTA (``encoder_only``: the nested encoder alone)."""
     import keras
     import tensorflow as tf
 
-    from carmask.models import build_model
+    from carmask.network.architectures import build_model
 
-    model = build_model(cfg)
-    shape = (int(cfg["input_height"]), int(cfg["input_width"]), 3)
+    model = build_model(arch)
+    shape = (*arch.size, arch.channels)
     if encoder_only:
         model = next(layer for layer in model.layers if isinstance(layer, keras.Model))
         shape = tuple(model.input_shape[1:])  # padded to a multiple of 32
@@ -71,20 +74,24 @@ def infer_rate(cfg: dict, batch: int, n: int = 256, encoder_only: bool = False) 
     return done / (time.perf_counter() - start)
 
 
+def resized(arch: Architecture, size: tuple[int, int], precision: str) -> Architecture:
+    """``arch`` at input ``size``, computing in ``precision``."""
+    return dataclasses.replace(arch, input_height=size[0], input_width=size[1], precision=precision)
+
+
 def main() -> None:
     header("precision: float32 and bf16 on this CPU")
     runtime.configure(2)
     print(f"CPU bf16 units (AMX / AVX-512 BF16): {settings.cpu_has_bf16()}")
     cfg = load_config()
     _, block = default_model(cfg)
-    block = dict(block, encoder_weights="none")
+    arch = Architecture.from_config(dict(block, encoder_weights="none"))
     wait_for_idle()
-    for size in ((int(block["input_height"]), int(block["input_width"])), (128, 192)):
-        sized = dict(block, input_height=size[0], input_width=size[1])
-        rates = {p: {"train": train_rate(dict(sized, precision=p)),
-                     "infer 8": infer_rate(dict(sized, precision=p), 8),
-                     "infer 32": infer_rate(dict(sized, precision=p), 32),
-                     "encoder 32": infer_rate(dict(sized, precision=p), 32, encoder_only=True)} for p in POLICIES}
+    for size in (arch.size, (128, 192)):
+        rates = {p: {"train": train_rate(resized(arch, size, p)),
+                     "infer 8": infer_rate(resized(arch, size, p), 8),
+                     "infer 32": infer_rate(resized(arch, size, p), 32),
+                     "encoder 32": infer_rate(resized(arch, size, p), 32, encoder_only=True)} for p in POLICIES}
         print(f"{size[0]}x{size[1]}:")
         for key, label in (("train", "training, batch 4"), ("infer 8", "inference + flip TTA, batch 8"),
                            ("infer 32", "inference + flip TTA, batch 32"), ("encoder 32", "  of which the encoder alone")):
@@ -94,14 +101,14 @@ def main() -> None:
             whole, enc = 1000 / rates[p]["infer 32"], 1000 / rates[p]["encoder 32"]
             print(f"  {p}: {whole:.1f} ms per photo with TTA = encoder {enc:.1f} + decoder {whole - enc:.1f}")
     real = real80_model()
-    for size in ((int(real["input_height"]), int(real["input_width"])), (160, 240)):
-        sized = dict(real, input_height=size[0], input_width=size[1])
-        f32, bf16 = (train_rate(dict(sized, precision=p), steps=10, batch=int(real["batch_size"])) for p in POLICIES)
-        print(f"{real['architecture']} (RGB, {real['base_filters']} filters) {size[0]}x{size[1]}, training, "
-              f"batch {real['batch_size']}: float32 {f32:5.1f} images/s   bf16 {bf16:5.1f} images/s   ({bf16 / f32:.2f}x)")
+    batch = real.training.batch_size
+    for size in (real.architecture.size, (160, 240)):
+        f32, bf16 = (train_rate(resized(real.architecture, size, p), steps=10, batch=batch) for p in POLICIES)
+        print(f"{real.architecture.name} (RGB, {real.architecture.base_filters} filters) {size[0]}x{size[1]}, training, "
+              f"batch {batch}: float32 {f32:5.1f} images/s   bf16 {bf16:5.1f} images/s   ({bf16 / f32:.2f}x)")
 
 
-def real80_model() -> dict:
+def real80_model() -> ModelSpec:
     """The submission model's block of config.yaml with config/real-80.yaml layered on it."""
     import yaml
     from snakemake.utils import update_config
@@ -110,7 +117,7 @@ def real80_model() -> dict:
 
     cfg = load_config()
     update_config(cfg, yaml.safe_load((ROOT / "config" / "real-80.yaml").read_text()))
-    return dict(cfg["models"][cfg["submission_model"]])
+    return ModelSpec.from_config(cfg["models"][cfg["submission_model"]])
 
 
 if __name__ == "__main__":

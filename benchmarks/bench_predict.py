@@ -1,7 +1,7 @@
 """Predict throughput and prediction size on disk, default model.
 
 Measures images/s of carmask's batched predict path
-(``carmask.predict.write_probabilities``: tf.data decode with JPEG draft
+(``carmask.network.inference.write_probabilities``: tf.data decode with JPEG draft
 scaling, one ``tf.function`` call per batch of ``inference.batch_size``,
 streamed zstd parquet), with and without flip TTA (``inference.tta``), for the config's
 ``submission_model`` at its configured input size (random weights: speed does
@@ -16,7 +16,7 @@ Also reports the predictions parquet's size on disk per image (target
 model's actual output (with its spread of values: a random-weight network
 with BatchNorm in inference mode gives a nearly constant map, so this is not
 the worst case it might seem), for "trained-like" probabilities made from
-the true masks shrunk to model size (``carmask.images.downscale_mask``: soft
+the true masks shrunk to model size (``carmask.masks.images.downscale_mask``: soft
 edges, like a trained model's), and for uniform random probabilities, the
 incompressible upper bound. The default model size is small, so the
 trained-like and worst cases are printed at 320x480 too, the size for
@@ -26,6 +26,7 @@ Kaggle's photos.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -38,9 +39,10 @@ from _common import OtherLoad, default_model, demo_folder, header, load_config, 
 
 quiet_tensorflow()
 
-from carmask import predict, runtime  # noqa: E402
-from carmask.predictions import read_probabilities  # noqa: E402
-from carmask.images import downscale_mask, load_mask  # noqa: E402
+from carmask.masks.images import downscale_mask, load_mask  # noqa: E402
+from carmask.masks.probability_maps import read_probabilities  # noqa: E402
+from carmask.network import inference, runtime  # noqa: E402
+from carmask.network.spec import Architecture, Prediction  # noqa: E402
 
 KAGGLE_SIZE = (320, 480)
 TARGET_KB = 40.0
@@ -50,12 +52,12 @@ def rows_for(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame({"img": [p.name for p in paths], "image_path": [str(p) for p in paths]})
 
 
-def batched(model, paths: list[Path], cfg: dict, batch_size: int, tta: str, out: Path, repeat: int = 2) -> dict:
+def batched(model, paths: list[Path], arch: Architecture, batch_size: int, tta: str, out: Path, repeat: int = 2) -> dict:
     """Best of ``repeat`` runs of :func:`batched_once` (the least disturbed one)."""
     runs = []
     for _ in range(repeat):
         with OtherLoad() as load:
-            run = batched_once(model, paths, cfg, batch_size, tta, out)
+            run = batched_once(model, paths, arch, batch_size, tta, out)
         runs.append(dict(run, other=load.share))
     return max(runs, key=lambda r: r["rate"])
 
@@ -65,10 +67,10 @@ def shared(other: float) -> str:
     return f" [other processes used {other:.0%} of the CPUs meanwhile]" if other >= 0.1 else ""
 
 
-def batched_once(model, paths: list[Path], cfg: dict, batch_size: int, tta: str, out: Path) -> dict:
+def batched_once(model, paths: list[Path], arch: Architecture, batch_size: int, tta: str, out: Path) -> dict:
     """Run write_probabilities; time it whole and from the end of its first batch."""
     marks: dict[str, float] = {}
-    original = predict.iter_probabilities
+    original = inference.iter_probabilities
 
     def timed(*args, **kwargs):
         for probs in original(*args, **kwargs):
@@ -77,13 +79,14 @@ def batched_once(model, paths: list[Path], cfg: dict, batch_size: int, tta: str,
                 marks["first"] = time.perf_counter()
                 marks["n_first"] = len(probs)
 
-    predict.iter_probabilities = timed
+    how = Prediction(batch_size=batch_size, tta=tta, precision=arch.precision)
+    inference.iter_probabilities = timed
     try:
         start = time.perf_counter()
-        predict.write_probabilities([model], rows_for(paths), out, cfg, batch_size, tta)
+        inference.write_probabilities([model], rows_for(paths), out, arch, how)
         end = time.perf_counter()
     finally:
-        predict.iter_probabilities = original
+        inference.iter_probabilities = original
     n = len(paths)
     return {
         "rate": (n - marks["n_first"]) / (end - marks["first"]),
@@ -92,9 +95,9 @@ def batched_once(model, paths: list[Path], cfg: dict, batch_size: int, tta: str,
     }
 
 
-def naive(model, paths: list[Path], cfg: dict, warmup: int) -> float:
+def naive(model, paths: list[Path], arch: Architecture, warmup: int) -> float:
     """The study's loop: full decode, resize, predict one image at a time. Returns images/s after warm-up."""
-    h, w, channels = int(cfg["input_height"]), int(cfg["input_width"]), int(cfg["channels"])
+    h, w, channels = arch.input_height, arch.input_width, arch.channels
     mode = "L" if channels == 1 else "RGB"
     start = time.perf_counter()
     for i, path in enumerate(paths):
@@ -111,18 +114,18 @@ def naive(model, paths: list[Path], cfg: dict, warmup: int) -> float:
 
 def written_kb(images: list[np.ndarray], batch_size: int, out: Path) -> float:
     """KB/image of write_probabilities' file when the 'model' outputs ``images`` (uint8 (h, w))."""
-    original = predict.iter_probabilities
+    original = inference.iter_probabilities
 
     def given(*_args, **_kwargs):
         for i in range(0, len(images), batch_size):
             yield np.stack(images[i : i + batch_size])
 
     rows = pd.DataFrame({"img": [f"{i:06d}.jpg" for i in range(len(images))], "image_path": ""})
-    predict.iter_probabilities = given
-    try:
-        predict.write_probabilities([None], rows, out, {}, batch_size, "none")
+    inference.iter_probabilities = given
+    try:  # no model and no architecture: the stand-in above yields the maps
+        inference.write_probabilities([None], rows, out, None, Prediction(batch_size=batch_size, tta="none", precision="float32"))
     finally:
-        predict.iter_probabilities = original
+        inference.iter_probabilities = original
     return out.stat().st_size / len(images) / 1024
 
 
@@ -147,12 +150,12 @@ def verdict(kb: float) -> str:
     return "ok" if kb <= TARGET_KB else f"OVER by {kb - TARGET_KB:.1f} KB"
 
 
-def throughput(label: str, model, paths: list[Path], cfg: dict, batch_size: int, tmp: Path) -> None:
+def throughput(label: str, model, paths: list[Path], arch: Architecture, batch_size: int, tmp: Path) -> None:
     n_timed = len(paths) - batch_size
-    plain = batched(model, paths, cfg, batch_size, "none", tmp / f"{label}-plain.parquet")
-    tta = batched(model, paths, cfg, batch_size, "flip", tmp / f"{label}-tta.parquet")
+    plain = batched(model, paths, arch, batch_size, "none", tmp / f"{label}-plain.parquet")
+    tta = batched(model, paths, arch, batch_size, "flip", tmp / f"{label}-tta.parquet")
     with OtherLoad() as load:
-        base = naive(model, paths, cfg, warmup=batch_size)
+        base = naive(model, paths, arch, warmup=batch_size)
     print(f"{label}: {len(paths)} photos ({n_timed} timed after a {batch_size}-image warm-up batch)")
     print(f"  naive per-image loop (full decode, model.predict(x[None])): {base:7.1f} images/s{shared(load.share)}")
     print(f"  write_probabilities, tta none: {plain['rate']:7.1f} images/s  ({plain['rate'] / base:.2f}x naive; "
@@ -164,8 +167,8 @@ def throughput(label: str, model, paths: list[Path], cfg: dict, batch_size: int,
           f"{output_spread(tmp / f'{label}-tta.parquet')}")
 
 
-def sizes_only(label: str, model, paths: list[Path], cfg: dict, batch_size: int, tmp: Path) -> None:
-    tta = batched(model, paths, cfg, batch_size, "flip", tmp / "large.parquet", repeat=1)
+def sizes_only(label: str, model, paths: list[Path], arch: Architecture, batch_size: int, tmp: Path) -> None:
+    tta = batched(model, paths, arch, batch_size, "flip", tmp / "large.parquet", repeat=1)
     print(f"  {label}: predictions on disk (untrained model output, tta flip): {tta['kb']:.1f} KB/image "
           f"[{verdict(tta['kb'])}] ({tta['rate']:.1f} images/s); {output_spread(tmp / 'large.parquet')}")
 
@@ -180,18 +183,18 @@ def main() -> None:
 
     import keras
 
-    from carmask.models import build_model
+    from carmask.network.architectures import build_model
 
     header("predict throughput and predictions size")
     cfg = load_config()
-    name, mcfg = default_model(cfg)
-    mcfg["encoder_weights"] = "none"
+    name, block = default_model(cfg)
+    arch = Architecture.from_config(dict(block, encoder_weights="none"))
     batch_size = int(cfg["inference"]["batch_size"])
-    size = (int(mcfg["input_height"]), int(mcfg["input_width"]))
+    size = arch.size
     runtime.configure(2)  # what the predict rule gives a job
     keras.utils.set_random_seed(0)
-    model = build_model(mcfg)
-    print(f"model: {name} ({mcfg['architecture']}) at {size[0]}x{size[1]}x{mcfg['channels']}, random weights, "
+    model = build_model(arch)
+    print(f"model: {name} ({arch.name}) at {size[0]}x{size[1]}x{arch.channels}, random weights, "
           f"batch_size {batch_size}, TF threads 2")
 
     demo = demo_folder()
@@ -209,9 +212,9 @@ def main() -> None:
     wait_for_idle()
     with tempfile.TemporaryDirectory() as tmp, OtherLoad() as load:
         tmp = Path(tmp)
-        throughput("demo", model, demo_photos, mcfg, batch_size, tmp)
+        throughput("demo", model, demo_photos, arch, batch_size, tmp)
         if real_photos:
-            throughput("real", model, real_photos, mcfg, batch_size, tmp)
+            throughput("real", model, real_photos, arch, batch_size, tmp)
         else:
             print("real: skipped (../shared/data/carvana-sample not found)")
         sizes = [size] + ([] if args.no_kaggle_size or size == KAGGLE_SIZE else [KAGGLE_SIZE])
@@ -225,7 +228,7 @@ def main() -> None:
             kb = noise_kb(64, s, batch_size, tmp / "noise.parquet")
             print(f"  worst case, uniform random probabilities, 64 images: {kb:.1f} KB/image [{verdict(kb)}]")
         if args.kaggle_size_model:
-            big = dict(mcfg, input_height=KAGGLE_SIZE[0], input_width=KAGGLE_SIZE[1])
+            big = dataclasses.replace(arch, input_height=KAGGLE_SIZE[0], input_width=KAGGLE_SIZE[1])
             keras.utils.set_random_seed(0)
             big_model = build_model(big)
             sizes_only(f"demo at {KAGGLE_SIZE[0]}x{KAGGLE_SIZE[1]}", big_model, demo_photos[:24], big, batch_size, tmp)

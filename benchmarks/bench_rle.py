@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from _common import best_of, demo_folder, header, real_folder
-from carmask import rle
-from carmask.images import load_mask
-from tests.reference import kaggle_kernel_encode
+from baselines import kaggle_kernel_encode
+from carmask.masks import rle
+from carmask.masks.images import load_mask
 
 
 def run(label: str, masks: list[np.ndarray]) -> None:

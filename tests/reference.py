@@ -1,4 +1,4 @@
-"""Independent reference implementations: what tests compare against and benchmarks time as baselines.
+"""Independent reference implementations: what the tests compare the package's fast code against.
 
 Written the plain way, separately from the package's fast code, so that a
 test comparing the two compares two computations, not one with itself.
@@ -15,7 +15,7 @@ def bilinear(probs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Half-pixel centres (``align_corners=False``, as Pillow, OpenCV and
     ``tf.image.resize`` use) with edge clamping: output pixel ``o`` samples
     input coordinate ``(o + 0.5) * n_in / n_out - 0.5``. This is the
-    definition ``carmask.images.probs_to_mask`` thresholds.
+    definition ``carmask.masks.upsample.mean_mask`` thresholds.
     """
     h, w = probs.shape
     H, W = size

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from carmask import rle
+from carmask.masks import rle
 from carmask.cli import main
 
 

@@ -17,7 +17,7 @@ def test_shipped_configs_are_valid():
     validate(copy.deepcopy(CONFIG), SCHEMA)
     assert set(CONFIG["models"]) == {"mobilenetv2_pix2pix", "mobilenetv2_pix2pix_tuned", "vgg19_pix2pix", "unet"}
     tiny = copy.deepcopy(CONFIG)
-    tiny.update(yaml.safe_load((ROOT / "tests" / "e2e" / "tiny.yaml").read_text()))
+    update_config(tiny, yaml.safe_load((ROOT / "tests" / "e2e" / "tiny.yaml").read_text()))  # layered as --configfile does
     validate(tiny, SCHEMA)
 
 
@@ -43,7 +43,7 @@ def test_real_80_config_layers_onto_config_yaml_and_is_valid():
     assert merged["data_dir"] == "../shared/data/carvana-80" and merged["manifest"]["partial_test"]
     block = merged["models"][merged["submission_model"]]
     assert block["architecture"] == "unet" and block["channels"] == 3
-    assert (block["input_height"], block["input_width"]) == (192, 288) and block["precision"] == "mixed_bfloat16"
+    assert (block["input_height"], block["input_width"]) == (192, 288) and block["train_precision"] == "mixed_bfloat16"
     assert (block["loss"], block["lr_schedule"]) == ("edge_bce_dice", "cosine")
     assert merged["inference"]["refine"] == "guided"
     assert merged["split"]["train_cars"] is None  # all 68; the learning curve sets fewer
@@ -65,7 +65,7 @@ def test_real_80_split_validates_12_cars_and_trains_68():
     # the split the README's figures and the learning curve are measured on
     import pandas as pd
 
-    from carmask.split import split_by_car
+    from carmask.stages.split import split_by_car
 
     real = yaml.safe_load((ROOT / "config" / "real-80.yaml").read_text())["split"]
     names = sorted(p.name for p in (EIGHTY / "train").glob("*.jpg"))
@@ -86,7 +86,7 @@ def test_real_80_split_validates_12_cars_and_trains_68():
         (("manifest", "on_bad_name"), "ignore", ["on_bad_name"]),
         (("models", "unet", "lr_schedule"), "step", ["lr_schedule", "step"]),
         (("models", "unet", "zoom"), 0.9, ["zoom", "0.9"]),
-        (("models", "unet", "precision"), "float16", ["precision", "float16"]),
+        (("models", "unet", "train_precision"), "float16", ["train_precision", "float16"]),
         (("inference", "precision"), "bf16", ["precision", "bf16"]),
         (("split", "train_cars"), 0, ["train_cars"]),
         (("inference", "threshold"), "tuned", ["threshold", "tuned"]),

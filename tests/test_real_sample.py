@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from carmask import rle
-from carmask.images import load_mask
+from carmask.masks import rle
+from carmask.masks.images import load_mask
 
 from .reference import kaggle_kernel_encode
 
@@ -56,7 +56,7 @@ def test_merge_follows_the_real_100064_row_order(tmp_path):
     import pandas as pd
 
     from carmask.files import write_parquet
-    from carmask.submission import merge_shards, read_submission
+    from carmask.stages.submission import merge_shards, read_submission
 
     sample = pd.read_csv(SAMPLE / "sample_submission.csv")
     assert len(sample) == 100_064

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from carmask.evaluate import score_submission
-from carmask.submission import SubmissionError
-from carmask.submit import SubmitError, submit
+from carmask.stages.evaluate import score_submission
+from carmask.stages.submission import SubmissionError
+from carmask.stages.kaggle_upload import SubmitError, submit
 
 
 def main(argv: list[str] | None = None) -> int:

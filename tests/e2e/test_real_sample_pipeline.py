@@ -10,8 +10,8 @@ import os
 import pandas as pd
 import pytest
 
-from carmask import rle
-from carmask.submission import read_submission
+from carmask.masks import rle
+from carmask.stages.submission import read_submission
 
 from ..snakemake_runs import ROOT, copy_workflow
 from .conftest import snakemake

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from carmask.demo import generate
+from carmask.demo.dataset import generate
 
 from ..snakemake_runs import ROOT, copy_workflow, planned_job_list, run_snakemake
 
@@ -107,7 +108,8 @@ def rules(jobs: list[str]) -> set[str]:
 
 
 def of_model(jobs: list[str], rule: str, model: str) -> list[str]:
-    return [j for j in jobs if j.startswith(f"{rule}[") and f"model={model}," in j.replace("]", ",")]
+    """The jobs of ``rule`` for a model (train, predict) or an entry (encode, tune_threshold, evaluate, ...)."""
+    return [j for j in jobs if j.startswith(f"{rule}[") and re.search(rf"[\[,](model|entry)={re.escape(model)},", j.replace("]", ","))]
 
 
 @pytest.fixture
@@ -200,20 +202,20 @@ def test_an_ensemble_of_trained_models_trains_nothing(ensemble_run):
     ]
     assert of_model(jobs, "predict", "unet") == []
     assert sorted(of_model(jobs, "encode", "ensemble")) == [
-        "encode[model=ensemble,subset=test,shard=0]",
-        "encode[model=ensemble,subset=test,shard=1]",
-        "encode[model=ensemble,subset=val,shard=0]",
+        "encode[entry=ensemble,subset=test,shard=0]",
+        "encode[entry=ensemble,subset=test,shard=1]",
+        "encode[entry=ensemble,subset=val,shard=0]",
     ]
-    assert of_model(jobs, "evaluate", "ensemble") == ["evaluate[model=ensemble]"]
+    assert of_model(jobs, "evaluate", "ensemble") == ["evaluate[entry=ensemble]"]
 
 
 def test_the_ensemble_scores_the_weighted_full_size_mean(ensemble_run):
     # The validation Dice against a direct computation from the two models'
     # prediction files: 3/4 and 1/4 of their plain bilinear maps, cut at 0.5.
-    from carmask.images import load_mask
-    from carmask.metrics import dice
-    from carmask.predictions import read_probabilities
-    from carmask.submission import read_submission, validate_submission
+    from carmask.masks.images import load_mask
+    from carmask.masks.dice import dice
+    from carmask.masks.probability_maps import read_probabilities
+    from carmask.stages.submission import read_submission, validate_submission
 
     from ..reference import bilinear
 
@@ -233,7 +235,7 @@ def test_the_ensemble_scores_the_weighted_full_size_mean(ensemble_run):
     rates = [json.loads((copy / f"results/metrics/{m}.json").read_text())["predict_images_per_s"] for m in ("unet", "unet_b")]
     assert metrics["predict_images_per_s"] == pytest.approx(1 / (1 / rates[0] + 1 / rates[1]), abs=0.01)
     table = pd.read_csv(copy / "results/report/models.csv").set_index("model")
-    assert table.loc["ensemble", "val_dice"] == round(metrics["dice_mean"], 5)
+    assert table.loc["ensemble", "dice_mean"] == round(metrics["dice_mean"], 5)
     assert table.loc["ensemble", "parameters"] == table.loc["unet", "parameters"] + table.loc["unet_b", "parameters"]
     assert any((copy / "results/cutouts/ensemble").iterdir())
     submission = read_submission(copy / "results/submission.csv")
@@ -247,11 +249,11 @@ def test_a_changed_ensemble_weight_reencodes_the_ensemble_only(ensemble_run):
     # the models swapped and the weights not: unet_b now carries 3/4
     swapped = s.plan(copy, ENSEMBLE.replace("[unet, unet_b]", "[unet_b, unet]"))
     assert rules(swapped) == {"encode", "evaluate", "merge"}
-    assert all("model=ensemble" in j for j in swapped if j.startswith(("encode", "evaluate")))
+    assert all("entry=ensemble" in j for j in swapped if j.startswith(("encode", "evaluate")))
     layer = ENSEMBLE.replace("[3, 1]", "[1, 3]")
     jobs = s.plan(copy, layer)
     assert rules(jobs) == {"encode", "evaluate", "merge"}
-    assert all("model=ensemble" in j for j in jobs if j.startswith(("encode", "evaluate")))
+    assert all("entry=ensemble" in j for j in jobs if j.startswith(("encode", "evaluate")))
     s.snakemake(copy, *s.targets(), "results/metrics/ensemble.json", layer=layer)
     assert s.plan(copy, layer) == []
     assert json.loads((copy / "results/metrics/ensemble.json").read_text())["members"] == {"unet": 0.25, "unet_b": 0.75}
@@ -263,7 +265,7 @@ def test_auto_threshold_is_tuned_per_entry_on_validation_and_used(ensemble_run):
     jobs = s.plan(copy, layer)
     assert rules(jobs) == {"tune_threshold", "encode", "evaluate", "merge"}
     assert sorted(j for j in jobs if j.startswith("tune")) == [
-        f"tune_threshold[model={m}]" for m in ("ensemble", "unet", "unet_b")
+        f"tune_threshold[entry={m}]" for m in ("ensemble", "unet", "unet_b")
     ]
     s.snakemake(copy, *s.targets(), "results/metrics/ensemble.json", layer=layer)
     for entry in ("unet", "unet_b", "ensemble"):
@@ -275,9 +277,9 @@ def test_auto_threshold_is_tuned_per_entry_on_validation_and_used(ensemble_run):
         assert round(tuned["dice"], 6) == max(tuned["curve"].values())
 
 
-def test_editing_models_py_retrains_and_keeps_the_data_stages(state, edit):
+def test_editing_the_architectures_retrains_and_keeps_the_data_stages(state, edit):
     s, work = state
-    models_py = s.package / "carmask" / "models.py"
+    models_py = s.package / "carmask" / "network" / "architectures.py"
     edit(models_py, models_py.read_bytes() + b"\n# an edit\n")
     jobs = s.plan(work)
     assert set(of_model(jobs, "train", "unet") + of_model(jobs, "train", "unet_b")) == {"train[model=unet]", "train[model=unet_b]"}
@@ -306,7 +308,7 @@ def test_editing_rle_py_reencodes_without_retraining_or_repredicting(state):
     # The edit stays: the outputs are now those of the edited code, and the
     # states that follow (and their from-scratch runs) include it.
     s, work = state
-    rle_py = s.package / "carmask" / "rle.py"
+    rle_py = s.package / "carmask" / "masks" / "rle.py"
     rle_py.write_bytes(rle_py.read_bytes() + b"\n# an edit\n")
     jobs = s.plan(work)
     assert {"encode", "evaluate", "merge"} <= rules(jobs)
@@ -327,7 +329,7 @@ def test_a_new_test_photo_reruns_the_test_side_only(state):
     assert "manifest_test" in rules(jobs) and "merge" in rules(jobs)
     assert not rules(jobs) & {"manifest_train", "split", "train", "evaluate"}
     assert {j for j in jobs if j.startswith(("predict", "encode"))} == {
-        f"{rule}[model=unet,subset=test,shard={i}]" for rule in ("predict", "encode") for i in (0, 1)
+        f"{rule}[{key}=unet,subset=test,shard={i}]" for rule, key in (("predict", "model"), ("encode", "entry")) for i in (0, 1)
     }
     s.run(work)
     assert s.plan(work) == []
@@ -398,13 +400,13 @@ def test_auto_precision_is_recorded_as_the_policy_it_resolved_to(state):
     # The predict jobs' parameter is the resolved policy, not the word
     # 'auto': naming that policy changes nothing, naming another repredicts
     # both subsets (and a run planned where auto resolves differently does too).
-    from carmask.settings import PRECISIONS, resolve_precision
+    from carmask.planning.settings import PRECISIONS, resolve_precision
 
     s, work = state
     resolved = resolve_precision("auto")
     timing = json.loads((work / "results/predictions/unet/val/shard-0.timing.json").read_text())
     assert timing["precision"] == resolved
-    assert json.loads((work / "results/models/unet/metrics.json").read_text())["precision"] == resolved
+    assert json.loads((work / "results/metrics/unet.json").read_text())["precision"] == resolved
     assert s.plan(work, layer=f"inference: {{precision: {resolved}}}\n") == []
     other = next(p for p in PRECISIONS if p != resolved)
     jobs = s.plan(work, layer=f"inference: {{precision: {other}}}\n")

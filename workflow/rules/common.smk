@@ -6,9 +6,9 @@ from pathlib import Path
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from carmask.layout import SIDES
-from carmask.settings import names_a_file, normalise_weights, resolve_precision
-from carmask.tracking import code_digest, data_fingerprint, untracked_checkout
+from carmask.planning.layout import SIDES
+from carmask.planning.settings import names_a_file, normalise_weights, resolve_precision
+from carmask.planning.tracking import code_digest, data_fingerprint, untracked_checkout
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -63,7 +63,8 @@ def one_of(names):
 
 
 wildcard_constraints:
-    model=one_of(ENTRIES),
+    model=one_of(MODELS),
+    entry=one_of(ENTRIES),
     subset="test|val",
     shard=r"\d+",
 
@@ -156,7 +157,7 @@ def get_weights(wildcards):
     By name, not as a list: swapping two models of the ensemble (and not their
     weights) must change this parameter, and so rerun what depends on it.
     """
-    entry = wildcards.model
+    entry = wildcards.entry
     return dict(zip(members(entry), ENSEMBLE_WEIGHTS if entry == "ensemble" else [1.0]))
 
 
@@ -169,7 +170,7 @@ def get_member_predictions(wildcards):
     shard = getattr(wildcards, "shard", "0")
     return expand(
         "results/predictions/{member}/{subset}/shard-{shard}.parquet",
-        member=members(wildcards.model),
+        member=members(wildcards.entry),
         subset=getattr(wildcards, "subset", "val"),
         shard=shard,
     )
@@ -177,13 +178,13 @@ def get_member_predictions(wildcards):
 
 def get_threshold_input(wildcards):
     """The tuned threshold of the entry when ``inference.threshold`` is auto, else nothing."""
-    return {"threshold": f"results/thresholds/{wildcards.model}.json"} if TUNED else {}
+    return {"threshold": f"results/thresholds/{wildcards.entry}.json"} if TUNED else {}
 
 
 def get_member_blocks(wildcards):
     """The members' config blocks, keys sorted (see get_model_block)."""
     return {
-        m: dict(sorted(config["models"][m].items())) for m in members(wildcards.model)
+        m: dict(sorted(config["models"][m].items())) for m in members(wildcards.entry)
     }
 
 
@@ -195,15 +196,15 @@ def get_items_table(wildcards):
     }[wildcards.subset]
 
 
-def get_shards(kind, model, subset, ext="parquet"):
-    """All prediction or RLE shard files (``kind``: predictions, rle) of one model and subset.
+def get_shards(kind, name, subset, ext="parquet"):
+    """All shard files of one subset: a model's predictions (``kind`` predictions) or an entry's RLE (rle).
 
     ``ext`` "timing.json" names the predict jobs' timing files instead.
     """
     return expand(
-        "results/{kind}/{model}/{subset}/shard-{shard}.{ext}",
+        "results/{kind}/{name}/{subset}/shard-{shard}.{ext}",
         kind=kind,
-        model=model,
+        name=name,
         subset=subset,
         shard=range(SHARDS[subset]),
         ext=ext,
@@ -232,7 +233,7 @@ def get_merge_input(wildcards):
     inputs = {
         "shards": [s for m in models for s in get_shards("rle", m, "test")],
         "manifest": "results/manifest/test.parquet",
-        "metrics": expand("results/metrics/{model}.json", model=models),
+        "metrics": expand("results/metrics/{entry}.json", entry=models),
         "timings": [
             t
             for entry in models
@@ -250,12 +251,12 @@ def get_final_output():
     gz = ["results/submission.csv.gz"] if config["inference"]["gzip"] else []
     per_model = expand(
         [
-            "results/metrics/{model}.json",
-            "results/report/{model}/dice_per_view.png",
-            "results/report/{model}/gallery_best.png",
-            "results/report/{model}/gallery_worst.png",
-            "results/cutouts/{model}",
+            "results/metrics/{entry}.json",
+            "results/report/{entry}/dice_per_view.png",
+            "results/report/{entry}/gallery_best.png",
+            "results/report/{entry}/gallery_worst.png",
+            "results/cutouts/{entry}",
         ],
-        model=ENTRIES,
+        entry=ENTRIES,
     )
     return ["results/submission.csv", *gz, "results/report/models.csv", *per_model]

@@ -4,11 +4,11 @@ rule encode:
         predictions=get_member_predictions,
         manifest=get_items_table,
     output:
-        "results/rle/{model}/{subset}/shard-{shard}.parquet",
+        "results/rle/{entry}/{subset}/shard-{shard}.parquet",
     log:
-        "logs/encode/{model}/{subset}/shard-{shard}.log",
+        "logs/encode/{entry}/{subset}/shard-{shard}.log",
     benchmark:
-        "logs/benchmarks/encode/{model}/{subset}/shard-{shard}.tsv"
+        "logs/benchmarks/encode/{entry}/{subset}/shard-{shard}.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 1

@@ -3,11 +3,11 @@ rule tune_threshold:
         predictions=get_member_predictions,
         val="results/split/val.parquet",
     output:
-        "results/thresholds/{model}.json",
+        "results/thresholds/{entry}.json",
     log:
-        "logs/tune_threshold/{model}.log",
+        "logs/tune_threshold/{entry}.log",
     benchmark:
-        "logs/benchmarks/tune_threshold/{model}.tsv"
+        "logs/benchmarks/tune_threshold/{entry}.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 1
@@ -24,21 +24,20 @@ rule tune_threshold:
 rule evaluate:
     input:
         unpack(get_threshold_input),
-        shards=lambda wildcards: get_shards("rle", wildcards.model, "val"),
+        shards=lambda wildcards: get_shards("rle", wildcards.entry, "val"),
         timings=lambda wildcards: [
-            t for m in members(wildcards.model) for t in get_val_timings(m)
+            t for m in members(wildcards.entry) for t in get_val_timings(m)
         ],
         val="results/split/val.parquet",
         training=lambda wildcards: expand(
-            "results/models/{member}/training.json", member=members(wildcards.model)
+            "results/models/{member}/training.json", member=members(wildcards.entry)
         ),
     output:
-        full="results/metrics/{model}.json",
-        model="results/models/{model}/metrics.json",
+        metrics="results/metrics/{entry}.json",
     log:
-        "logs/evaluate/{model}.log",
+        "logs/evaluate/{entry}.log",
     benchmark:
-        "logs/benchmarks/evaluate/{model}.tsv"
+        "logs/benchmarks/evaluate/{entry}.tsv"
     conda:
         "../../envs/carmask.yaml"
     threads: 1
@@ -51,7 +50,7 @@ rule evaluate:
         weights=get_weights,
         threshold=config["inference"]["threshold"],
         timings=lambda wildcards: {
-            m: get_val_timings(m) for m in members(wildcards.model)
+            m: get_val_timings(m) for m in members(wildcards.entry)
         },
     script:
         "../scripts/evaluate.py"
@@ -59,7 +58,7 @@ rule evaluate:
 
 rule choose_model:
     input:
-        metrics=expand("results/metrics/{model}.json", model=ENTRIES),
+        metrics=expand("results/metrics/{entry}.json", entry=ENTRIES),
     output:
         choice="results/metrics/best_model.txt",
     log:

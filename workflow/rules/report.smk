@@ -1,6 +1,6 @@
 rule compare_models:
     input:
-        metrics=expand("results/metrics/{model}.json", model=ENTRIES),
+        metrics=expand("results/metrics/{entry}.json", entry=ENTRIES),
     output:
         report(
             "results/report/models.csv",
@@ -24,30 +24,30 @@ rule compare_models:
 
 rule report_model:
     input:
-        shards=lambda wildcards: get_shards("rle", wildcards.model, "val"),
+        shards=lambda wildcards: get_shards("rle", wildcards.entry, "val"),
         val="results/split/val.parquet",
-        metrics="results/metrics/{model}.json",
+        metrics="results/metrics/{entry}.json",
     output:
         per_view=report(
-            "results/report/{model}/dice_per_view.png",
+            "results/report/{entry}/dice_per_view.png",
             caption="../report/per_view.rst",
             category="3. Validation",
-            labels={"model": "{model}", "figure": "Dice per view"},
+            labels={"model": "{entry}", "figure": "Dice per view"},
         ),
         best=report(
-            "results/report/{model}/gallery_best.png",
+            "results/report/{entry}/gallery_best.png",
             caption="../report/gallery.rst",
             category="3. Validation",
-            labels={"model": "{model}", "figure": "best images"},
+            labels={"model": "{entry}", "figure": "best images"},
         ),
         worst=report(
-            "results/report/{model}/gallery_worst.png",
+            "results/report/{entry}/gallery_worst.png",
             caption="../report/gallery.rst",
             category="3. Validation",
-            labels={"model": "{model}", "figure": "worst images"},
+            labels={"model": "{entry}", "figure": "worst images"},
         ),
     log:
-        "logs/report/{model}.log",
+        "logs/report/{entry}.log",
     conda:
         "../../envs/carmask.yaml"
     threads: 1
@@ -64,19 +64,19 @@ rule report_model:
 rule cutouts:
     input:
         unpack(get_background_input),
-        shards=lambda wildcards: get_shards("rle", wildcards.model, "test"),
+        shards=lambda wildcards: get_shards("rle", wildcards.entry, "test"),
         manifest="results/manifest/test.parquet",
     output:
-        cutouts=directory("results/cutouts/{model}"),
+        cutouts=directory("results/cutouts/{entry}"),
         composites=report(
-            directory("results/composites/{model}"),
+            directory("results/composites/{entry}"),
             patterns=["{name}.jpg"],
             caption="../report/composites.rst",
             category="4. Cutouts",
-            labels={"model": "{model}", "image": "{name}"},
+            labels={"model": "{entry}", "image": "{name}"},
         ),
     log:
-        "logs/cutouts/{model}.log",
+        "logs/cutouts/{entry}.log",
     conda:
         "../../envs/carmask.yaml"
     threads: 1

@@ -1,7 +1,7 @@
 """Rule compress_submission: results/submission.csv.gz for upload."""
 
 from carmask.logs import setup
-from carmask.submission import gzip_file
+from carmask.stages.submission import gzip_file
 
 setup(snakemake.log[0])
 gzip_file(snakemake.input.csv, snakemake.output[0])

@@ -1,6 +1,6 @@
 """Rule cutouts: RGBA cutouts and composites of test images."""
 
-from carmask.cutouts import make_cutouts
+from carmask.stages.cutouts import make_cutouts
 from carmask.logs import setup
 
 setup(snakemake.log[0])

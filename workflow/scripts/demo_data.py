@@ -1,6 +1,6 @@
 """Rule demo_data: generate the synthetic Kaggle-layout dataset."""
 
-from carmask.demo import generate
+from carmask.demo.dataset import generate
 from carmask.files import atomic_dir
 from carmask.logs import setup
 

@@ -1,8 +1,8 @@
 """Rule encode: full-size masks to Kaggle RLE for one shard of a model or an ensemble."""
 
-from carmask.encode import encode_shard
+from carmask.stages.encode import encode_shard
 from carmask.logs import setup
-from carmask.threshold import resolve
+from carmask.stages.threshold import resolve
 
 setup(snakemake.log[0])
 encode_shard(

@@ -1,8 +1,8 @@
 """Rule evaluate: full-resolution validation Dice of one model or of the ensemble."""
 
-from carmask.evaluate import evaluate_model
+from carmask.stages.evaluate import evaluate_model
 from carmask.logs import setup
-from carmask.threshold import resolve
+from carmask.stages.threshold import resolve
 
 setup(snakemake.log[0])
 tuned = snakemake.input.get("threshold")
@@ -13,8 +13,7 @@ evaluate_model(
     threshold=resolve(snakemake.params.threshold, tuned),
     training_paths=list(snakemake.input.training),
     timing_paths=snakemake.params.timings,
-    out_json=snakemake.output.full,
-    out_model_json=snakemake.output.model,
+    out_json=snakemake.output.metrics,
     weights=list(snakemake.params.weights.values()),
     tuned_json=tuned,
 )

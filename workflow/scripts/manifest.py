@@ -1,7 +1,7 @@
 """Rules manifest_train and manifest_test: scan and validate one side of the data folder."""
 
 from carmask.logs import setup
-from carmask.manifest import write_manifest
+from carmask.stages.manifest import write_manifest
 
 setup(snakemake.log[0])
 write_manifest(

@@ -1,8 +1,8 @@
 """Rule merge: one validated submission CSV from the submission model's RLE shards."""
 
 from carmask.logs import setup
-from carmask.predictions import check_same_precision
-from carmask.submission import merge_shards, read_choice
+from carmask.masks.probability_maps import check_same_precision
+from carmask.stages.submission import merge_shards, read_choice
 
 setup(snakemake.log[0])
 model = snakemake.params.model

@@ -1,7 +1,7 @@
 """Rule report_model: per-view Dice plot and best/worst galleries."""
 
 from carmask.logs import setup
-from carmask.report import gallery, plot_dice_per_view
+from carmask.stages.report import gallery, plot_dice_per_view
 
 setup(snakemake.log[0])
 plot_dice_per_view(snakemake.input.metrics, snakemake.output.per_view)

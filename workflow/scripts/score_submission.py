@@ -1,6 +1,6 @@
 """Rule score_submission: mean Dice of any submission CSV against ground truth."""
 
-from carmask.evaluate import score_submission
+from carmask.stages.evaluate import score_submission
 from carmask.files import write_json
 from carmask.logs import setup
 

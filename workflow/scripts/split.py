@@ -1,7 +1,7 @@
 """Rule split: train/validation split grouped by car."""
 
 from carmask.logs import setup
-from carmask.split import write_split
+from carmask.stages.split import write_split
 
 setup(snakemake.log[0])
 write_split(

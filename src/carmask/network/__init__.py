@@ -1,0 +1,1 @@
+"""The Keras models, their losses, data pipelines, training and prediction: the only part that imports TensorFlow."""

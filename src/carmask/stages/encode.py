@@ -1,0 +1,93 @@
+"""Encode stage: model-size probabilities to full-size masks to Kaggle RLE.
+
+Per image: bilinear upsampling to the photo's own size from the manifest
+(of each model's map, weighted and averaged, for an ensemble), threshold,
+optionally the outline's uncertain band re-decided with the photo
+(``inference.refine``), RLE. Streaming, so a job's memory is one batch of probabilities per model
+plus one full-size mask, whatever the shard size.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from carmask import files
+from carmask.masks import rle
+from carmask.masks.upsample import mean_mask
+from carmask.logs import Progress
+from carmask.masks.probability_maps import read_members
+from carmask.masks.refine import METHODS, load_gray, refined_mask
+
+log = logging.getLogger(__name__)
+
+#: Columns of an RLE shard file, and images per row group.
+RLE_SCHEMA = pa.schema([("img", pa.string()), ("rle_mask", pa.string())])
+RLE_ROW_GROUP = 1024
+
+
+def iter_rle(
+    pred_paths: Sequence[str | Path],
+    weights: Sequence[float],
+    sizes: dict[str, tuple[int, int]],
+    threshold: float,
+    photos: dict[str, str] | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Yield (img, rle) for every photo of the predictions files ``pred_paths``.
+
+    One file is one model: its bilinear mask. Several are an ensemble: the
+    mask of their ``weights``-weighted mean at full size. ``sizes`` maps
+    image name to its full (height, width). With ``photos`` (image name to
+    its file), the uncertain band along each outline is re-decided with the
+    photo (:mod:`carmask.masks.refine`).
+    """
+    for img, maps in read_members(pred_paths):
+        try:
+            size = sizes[img]
+        except KeyError:
+            raise ValueError(f"{pred_paths[0]}: prediction for {img}, which is not in the manifest") from None
+        if photos is not None:
+            gray = load_gray(photos[img])
+            if gray.shape != tuple(size):
+                raise ValueError(f"{photos[img]} is {gray.shape[1]}x{gray.shape[0]}, the manifest says "
+                                 f"{size[1]}x{size[0]}: the photo changed since the manifest was made")
+            mask = refined_mask(maps, weights, gray, threshold)
+        else:
+            mask = mean_mask(maps, weights, size, threshold)
+        yield img, rle.encode(mask)
+
+
+def encode_shard(
+    pred_paths: Sequence[str], weights: Sequence[float], items_path: str, out_path: str, threshold: float,
+    refine: str = "none",
+) -> None:
+    """Encode one shard (of one model, or of an ensemble's models) into an (img, rle_mask) parquet file.
+
+    ``refine``: ``none``, or ``guided`` to re-decide each outline's uncertain
+    band with the photo (:mod:`carmask.masks.refine`; reads every photo at full size).
+    """
+    if refine not in METHODS:
+        raise ValueError(f"inference.refine is {refine!r}; it must be one of {', '.join(METHODS)}")
+    refined = refine == "guided"
+    items = pd.read_parquet(items_path, columns=["img", "height", "width", *(["image_path"] if refined else [])])
+    sizes = dict(zip(items["img"], zip(items["height"].tolist(), items["width"].tolist())))
+    photos = dict(zip(items["img"], items["image_path"])) if refined else None
+    total = pq.ParquetFile(pred_paths[0]).metadata.num_rows
+    progress = Progress(total, "encoded", log)
+    log.info("%d photos from %s, weights %s, threshold %s, refine %s", total, list(pred_paths), list(weights), threshold, refine)
+    with files.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, RLE_SCHEMA, compression="zstd") as writer:
+        names: list[str] = []
+        codes: list[str] = []
+        for img, code in iter_rle(pred_paths, weights, sizes, threshold, photos):
+            names.append(img)
+            codes.append(code)
+            progress.update()
+            if len(names) >= RLE_ROW_GROUP:
+                writer.write_table(pa.table([names, codes], schema=RLE_SCHEMA))
+                names, codes = [], []
+        writer.write_table(pa.table([names, codes], schema=RLE_SCHEMA))

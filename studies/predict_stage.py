@@ -1,0 +1,172 @@
+"""The predict stage, old layout against new, in the same run: images/s on the whole machine and full-size Dice.
+
+Predicts the same real photos with a trained model twice, each way as the
+workflow's jobs would, in fresh processes (model load and tracing included):
+
+- ``before`` (the shipped settings until 2026-11-30, 34 images/s on 2 cores
+  in a full-size test run): float32, ``batch_size`` 8, flip TTA, one predict
+  job at a time with 2 TensorFlow threads (the rule's threads then), shards
+  one after the other;
+- ``unfolded``: ``precision: auto`` (bf16 on CPUs with AMX/AVX-512 BF16),
+  batch 32, flip TTA, one thread per job, as many concurrent jobs as cores
+  (the shipped settings from 2026-11-30 to 2026-12-01);
+- ``now``: the same with every BatchNorm folded into its convolution
+  (:mod:`carmask.network.folding`), as the predict rule runs now.
+
+Both run today's code, so the 30-40 s that the old code waited at the end
+of every shard for tf.data's end-of-sequence is not in ``before``: the ratio
+understates the gain by that much. The photos are training photos of the 80
+real cars (they have masks): both outputs are encoded at full size and scored
+against the true GIFs, and the pixels where the two masks differ are counted.
+
+    python studies/predict_stage.py --model /tmp/carmask-bench-full/workflow/results/models/mobilenetv2_pix2pix_tuned
+
+``--model`` is a trained model's folder (``model.keras``); its block comes
+from ``config.yaml`` (or ``--configfile``) under the folder's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from _common import ROOT, header, quiet_tensorflow, wait_for_idle
+
+quiet_tensorflow()
+
+from carmask.files import write_parquet  # noqa: E402
+from carmask.masks import rle  # noqa: E402
+from carmask.masks.dice import dice  # noqa: E402
+from carmask.masks.images import load_mask  # noqa: E402
+from carmask.planning.settings import resolve_precision  # noqa: E402
+from carmask.stages.encode import encode_shard  # noqa: E402
+
+EIGHTY = ROOT.parent / "shared" / "data" / "carvana-80"
+JOB = """
+import json, sys
+from carmask.logs import setup
+setup()
+from carmask.network.inference import predict_shard
+from carmask.network.spec import Architecture, Prediction
+a = json.loads(sys.argv[1])
+how = Prediction(batch_size=a["batch_size"], tta="flip", precision=a["precision"], fold=a["fold"])
+predict_shard(a["model"], a["items"], a["out"], Architecture.from_config(a["block"]), how,
+              shard=a["shard"], shards=a["shards"], threads=a["threads"])
+"""
+LAYOUTS = {
+    "before": {"precision": "float32", "batch_size": 8, "threads": 2, "concurrent": 1, "fold": False},
+    "unfolded": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": False},  # 0: a job per core
+    "now": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": True},
+}
+
+
+def run_stage(layout: dict, model: Path, block: dict, items: Path, out: Path, shards: int) -> float:
+    """Predict every shard as workflow jobs would (``concurrent`` at a time); return the wall seconds.
+
+    ``block`` is the model's config block; each job builds its settings from
+    it, with the layout's precision resolved here, once, as the workflow
+    resolves ``auto`` when it plans.
+    """
+    concurrent = layout["concurrent"] or os.cpu_count() or 1
+    precision = resolve_precision(layout["precision"])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    pending = list(range(shards))
+    running: list[subprocess.Popen] = []
+    start = time.perf_counter()
+    while pending or running:
+        while pending and len(running) < concurrent:
+            shard = pending.pop(0)
+            args = {"model": str(model), "items": str(items), "out": str(out / f"shard-{shard}.parquet"), "block": block,
+                    "shard": shard, "shards": shards, "batch_size": layout["batch_size"], "threads": layout["threads"],
+                    "precision": precision, "fold": layout["fold"]}
+            running.append(subprocess.Popen([sys.executable, "-c", JOB, json.dumps(args)], env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        time.sleep(0.05)
+        for proc in [p for p in running if p.poll() is not None]:
+            running.remove(proc)
+            if proc.returncode:
+                raise SystemExit(f"a predict job failed:\n{proc.stderr.read()[-3000:]}")
+    return time.perf_counter() - start
+
+
+def masks(out: Path, items: Path, shards: int) -> dict[str, str]:
+    """Full-size RLE per photo from a stage's prediction shards (threshold 0.5)."""
+    codes = {}
+    for shard in range(shards):
+        encode_shard([str(out / f"shard-{shard}.parquet")], [1.0], str(items), str(out / f"rle-{shard}.parquet"), 0.5)
+        table = pd.read_parquet(out / f"rle-{shard}.parquet")
+        codes.update(zip(table["img"], table["rle_mask"]))
+    return codes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="a trained model's folder (results/models/<name>)")
+    parser.add_argument("--configfile", nargs="+", default=["config.yaml"], help="config files holding its block")
+    parser.add_argument("--photos", type=int, default=1600, help="photos predicted by each layout")
+    parser.add_argument("--score", type=int, default=160, help="of those, how many are scored at full size")
+    args = parser.parse_args()
+
+    header("predict stage: before and now, same run, whole machine")
+    if not (EIGHTY / "train_masks").is_dir():
+        print(f"skipped: {EIGHTY} not found (the real photos with masks of ../shared)")
+        return
+    from snakemake.utils import update_config, validate
+
+    config: dict = {}
+    for name in args.configfile:
+        update_config(config, yaml.safe_load((ROOT / name).read_text()))
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))  # fills the defaults
+    block = dict(config["models"][args.model.name], encoder_weights="none")
+    photos = sorted((EIGHTY / "train").glob("*.jpg"))
+    chosen = [photos[i % len(photos)] for i in range(args.photos)]
+    frame = pd.DataFrame({"img": [f"{i:06d}_{p.name}" for i, p in enumerate(chosen)], "image_path": list(map(str, chosen)),
+                          "height": 1280, "width": 1918,
+                          "mask_path": [str(EIGHTY / "train_masks" / p.name.replace(".jpg", "_mask.gif")) for p in chosen]})
+    shards = 2 * (os.cpu_count() or 1)
+    print(f"model {args.model} at {block['input_height']}x{block['input_width']}; {len(frame)} real photos in {shards} shards, "
+          f"flip TTA; {os.cpu_count()} cores")
+    wait_for_idle()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        items = Path(tmp) / "items.parquet"
+        write_parquet(frame, items)
+        for name, layout in LAYOUTS.items():
+            out = Path(tmp) / name
+            out.mkdir()
+            wall = run_stage(layout, args.model / "model.keras", block, items, out, shards)
+            results[name] = {"wall_s": wall, "images_per_s": len(frame) / wall, "codes": masks(out, items, shards)}
+            print(f"  {name}: {len(frame) / wall:.1f} images/s ({wall:.1f} s)", flush=True)
+    scored = frame.iloc[: args.score]
+    truth = {img: load_mask(path) for img, path in zip(scored["img"], scored["mask_path"])}
+    size = (1280, 1918)
+    for name in LAYOUTS:
+        decoded = {img: rle.decode(results[name]["codes"][img], size) for img in scored["img"]}
+        results[name]["dice"] = float(np.mean([dice(decoded[img], truth[img]) for img in scored["img"]]))
+        results[name]["decoded"] = decoded
+    def changed(a: str, b: str) -> float:
+        return float(np.mean([(results[a]["decoded"][img] != results[b]["decoded"][img]).sum() for img in scored["img"]]))
+
+    base = results["before"]["images_per_s"]
+    print(f"{'layout':<9} {'precision':<10} {'batch':>6} {'threads/job':>12} {'jobs at once':>13} {'folded':>7} {'images/s':>9} "
+          f"{'x before':>9} {'Dice (' + str(len(scored)) + ' photos)':>18}")
+    for name, layout in LAYOUTS.items():
+        r = results[name]
+        at_once = layout["concurrent"] or os.cpu_count()
+        print(f"{name:<9} {layout['precision']:<10} {layout['batch_size']:>6} {layout['threads']:>12} {at_once:>13} "
+              f"{'yes' if layout['fold'] else 'no':>7} {r['images_per_s']:>9.1f} {r['images_per_s'] / base:>8.2f}x {r['dice']:>18.5f}")
+    print(f"full-size pixels that differ, per photo of {size[0] * size[1]:,}: before/now {changed('before', 'now'):.0f}, "
+          f"before/unfolded {changed('before', 'unfolded'):.0f}, unfolded/now {changed('unfolded', 'now'):.0f}")
+
+if __name__ == "__main__":
+    main()
