@@ -42,8 +42,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
-# The whole 100,064-photo Kaggle test set through the workflow (~21 min on 2
-# cores; needs ../shared/data); bench-gpu: the same on a GPU machine, on demo
+# The whole 100,064-photo Kaggle test set through the workflow (its time:
+# docs/performance.md; needs ../shared/data); bench-gpu: the same on a GPU machine, on demo
 # photos (`make bench-gpu TF=gpu`).
 bench-full: $(STAMP)
 	$(BIN)/python studies/full_test_set.py

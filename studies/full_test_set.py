@@ -21,7 +21,8 @@ size on a fast disk.
     python studies/full_test_set.py --synthetic --configfile config.yaml studies/gpu.yaml
                                                          # a GPU machine without ../shared (make bench-gpu)
 
-Not part of ``make test``: it takes about 21 minutes on 2 cores. Without
+Not part of ``make test``: it takes about as long as the whole test set
+takes (docs/performance.md). Without
 ``../shared`` it skips with the reason, unless ``--synthetic`` links the test
 names to full-size demo photos instead (speed only; the masks mean nothing).
 """

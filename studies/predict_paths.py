@@ -1,21 +1,20 @@
-"""Predict, old path against new, in the same run: images/s and full-size Dice of a trained model.
+"""Prediction settings against a baseline, in the same run: images/s and full-size Dice of a trained model.
 
 Takes a finished real-photo run (``--run``: the workflow directory where
 ``config/real-80.yaml`` ran, and ``--configfile``: its config files), its
 trained model and its validation photos, and predicts them through ``carmask.network.inference`` with each
 setting below, one after the other in this process with the same threads:
 
-- ``before``: float32, ``batch_size`` 8, flip TTA (the shipped default until
-  2026-11-30, 34 images/s in a full-size test run);
-- the new levers one at a time (batch 32; bf16; BatchNorm folded into the
-  convolutions) and together (the new default: ``precision: auto``, which
-  is bf16 on this CPU, batch 32, folded);
-- the new default without flip TTA.
+- the baseline: float32, ``batch_size`` 8, flip TTA;
+- each lever alone (batch 32; bf16; BatchNorm folded into the
+  convolutions) and together (the default: ``precision: auto``, which is
+  bf16 on a CPU with bf16 units, batch 32, folded);
+- the default without flip TTA.
 
 Each is encoded at full size (bilinear upsampling, threshold 0.5) and scored
 against the true GIF masks: the same Dice the evaluate rule reports. Also
 printed: how many full-size pixels the masks of a setting differ in from
-``before``. Images/s count decode, model and the parquet write, after a
+the baseline's. Images/s count decode, model and the parquet write, after a
 warm-up batch, best of ``--repeat`` passes; the machine's other load is
 printed beside each.
 """
@@ -44,13 +43,13 @@ from carmask.planning import settings  # noqa: E402
 from carmask.stages.encode import encode_shard  # noqa: E402
 
 SETTINGS = [  # label, precision, batch, tta, fold
-    ("before: float32, batch 8, flip", "float32", 8, "flip", False),
+    ("baseline: float32, batch 8, flip", "float32", 8, "flip", False),
     ("float32, batch 32, flip", "float32", 32, "flip", False),
     ("bf16, batch 8, flip", "mixed_bfloat16", 8, "flip", False),
     ("auto, batch 32, flip", "auto", 32, "flip", False),
     ("float32, batch 32, flip, folded", "float32", 32, "flip", True),
-    ("new: auto, batch 32, flip, folded", "auto", 32, "flip", True),
-    ("new, no TTA", "auto", 32, "none", True),
+    ("default: auto, batch 32, flip, folded", "auto", 32, "flip", True),
+    ("default, no TTA", "auto", 32, "none", True),
 ]
 
 
@@ -115,9 +114,9 @@ def main() -> None:
             scores = [dice(masks[img], truth[img]) for img in val["img"]]
             changed = sum(int((masks[img] != base_masks[img]).sum()) for img in val["img"]) / len(val)
             rows.append((label, resolved, rate, rate / base_rate, float(np.mean(scores)), changed, other))
-    print(f"{'setting':<32} {'policy':<15} {'images/s':>9} {'x before':>9} {'val Dice':>9} {'px changed/img':>15} {'other load':>11}")
+    print(f"{'setting':<32} {'policy':<15} {'images/s':>9} {'x baseline':>11} {'val Dice':>9} {'px changed/img':>15} {'other load':>11}")
     for label, resolved, rate, ratio, score, changed, other in rows:
-        print(f"{label:<32} {resolved:<15} {rate:>9.1f} {ratio:>8.2f}x {score:>9.5f} {changed:>15.0f} {other:>10.0%}")
+        print(f"{label:<32} {resolved:<15} {rate:>9.1f} {ratio:>10.2f}x {score:>9.5f} {changed:>15.0f} {other:>10.0%}")
 
 
 if __name__ == "__main__":

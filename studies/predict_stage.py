@@ -1,23 +1,18 @@
-"""The predict stage, old layout against new, in the same run: images/s on the whole machine and full-size Dice.
+"""The predict stage, three layouts in the same run: images/s on the whole machine and full-size Dice.
 
-Predicts the same real photos with a trained model twice, each way as the
+Predicts the same real photos with a trained model three ways, each as the
 workflow's jobs would, in fresh processes (model load and tracing included):
 
-- ``before`` (the shipped settings until 2026-11-30, 34 images/s on 2 cores
-  in a full-size test run): float32, ``batch_size`` 8, flip TTA, one predict
-  job at a time with 2 TensorFlow threads (the rule's threads then), shards
-  one after the other;
+- ``baseline``: float32, ``batch_size`` 8, flip TTA, one predict job at a
+  time with 2 TensorFlow threads, shards one after the other;
 - ``unfolded``: ``precision: auto`` (bf16 on CPUs with AMX/AVX-512 BF16),
-  batch 32, flip TTA, one thread per job, as many concurrent jobs as cores
-  (the shipped settings from 2026-11-30 to 2026-12-01);
-- ``now``: the same with every BatchNorm folded into its convolution
-  (:mod:`carmask.network.folding`), as the predict rule runs now.
+  batch 32, flip TTA, one thread per job, as many concurrent jobs as cores;
+- ``default``: the same with every BatchNorm folded into its convolution
+  (:mod:`carmask.network.folding`), as the predict rule runs.
 
-Both run today's code, so the 30-40 s that the old code waited at the end
-of every shard for tf.data's end-of-sequence is not in ``before``: the ratio
-understates the gain by that much. The photos are training photos of the 80
-real cars (they have masks): both outputs are encoded at full size and scored
-against the true GIFs, and the pixels where the two masks differ are counted.
+The photos are training photos of the 80 real cars (they have masks): every
+output is encoded at full size and scored against the true GIFs, and the
+pixels where two layouts' masks differ are counted.
 
     python studies/predict_stage.py --model /tmp/carmask-bench-full/workflow/results/models/mobilenetv2_pix2pix_tuned
 
@@ -64,9 +59,9 @@ predict_shard(a["model"], a["items"], a["out"], Architecture.from_config(a["bloc
               shard=a["shard"], shards=a["shards"], threads=a["threads"])
 """
 LAYOUTS = {
-    "before": {"precision": "float32", "batch_size": 8, "threads": 2, "concurrent": 1, "fold": False},
+    "baseline": {"precision": "float32", "batch_size": 8, "threads": 2, "concurrent": 1, "fold": False},
     "unfolded": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": False},  # 0: a job per core
-    "now": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": True},
+    "default": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": True},
 }
 
 
@@ -117,7 +112,7 @@ def main() -> None:
     parser.add_argument("--score", type=int, default=160, help="of those, how many are scored at full size")
     args = parser.parse_args()
 
-    header("predict stage: before and now, same run, whole machine")
+    header("predict stage: baseline, unfolded and default layouts, same run, whole machine")
     if not (EIGHTY / "train_masks").is_dir():
         print(f"skipped: {EIGHTY} not found (the real photos with masks of ../shared)")
         return
@@ -157,16 +152,16 @@ def main() -> None:
     def changed(a: str, b: str) -> float:
         return float(np.mean([(results[a]["decoded"][img] != results[b]["decoded"][img]).sum() for img in scored["img"]]))
 
-    base = results["before"]["images_per_s"]
+    base = results["baseline"]["images_per_s"]
     print(f"{'layout':<9} {'precision':<10} {'batch':>6} {'threads/job':>12} {'jobs at once':>13} {'folded':>7} {'images/s':>9} "
-          f"{'x before':>9} {'Dice (' + str(len(scored)) + ' photos)':>18}")
+          f"{'x baseline':>11} {'Dice (' + str(len(scored)) + ' photos)':>18}")
     for name, layout in LAYOUTS.items():
         r = results[name]
         at_once = layout["concurrent"] or os.cpu_count()
         print(f"{name:<9} {layout['precision']:<10} {layout['batch_size']:>6} {layout['threads']:>12} {at_once:>13} "
-              f"{'yes' if layout['fold'] else 'no':>7} {r['images_per_s']:>9.1f} {r['images_per_s'] / base:>8.2f}x {r['dice']:>18.5f}")
-    print(f"full-size pixels that differ, per photo of {size[0] * size[1]:,}: before/now {changed('before', 'now'):.0f}, "
-          f"before/unfolded {changed('before', 'unfolded'):.0f}, unfolded/now {changed('unfolded', 'now'):.0f}")
+              f"{'yes' if layout['fold'] else 'no':>7} {r['images_per_s']:>9.1f} {r['images_per_s'] / base:>10.2f}x {r['dice']:>18.5f}")
+    print(f"full-size pixels that differ, per photo of {size[0] * size[1]:,}: baseline/default {changed('baseline', 'default'):.0f}, "
+          f"baseline/unfolded {changed('baseline', 'unfolded'):.0f}, unfolded/default {changed('unfolded', 'default'):.0f}")
 
 if __name__ == "__main__":
     main()

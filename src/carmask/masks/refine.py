@@ -12,8 +12,8 @@ where the car really ends. Everywhere else the mask stays the bilinear one.
 
 The filter's coefficients are computed at a quarter of the full size (the
 "fast guided filter") and evaluated at full size only in the band, so the
-cost is one full-size grayscale JPEG decode plus a few milliseconds.
-Measured on 12 validation cars: +0.001 Dice (docs/real-photos.md).
+cost is one full-size grayscale JPEG decode plus the filter in the band;
+what it is worth and costs on real photos: docs/real-photos.md.
 """
 
 from __future__ import annotations
