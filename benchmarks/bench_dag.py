@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -41,22 +42,16 @@ import yaml
 
 from _common import REAL, ROOT, OtherLoad, copy_workflow, demo_folder, header, wait_for_idle
 
+from carmask.stages.kaggle_upload import parse_dry_run
+
 N_CARS, VIEWS = 6_254, 16
 TARGET_S = 15.0
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
 def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count}."""
-    text = proc.stdout + proc.stderr
-    if "Nothing to be done" in text:
-        return {}
-    if "Job stats:" not in text:
-        raise ValueError(f"no 'Job stats' in snakemake's output:\n{text[-3000:]}")
-    stats = text.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
-    jobs = dict((line.split()[0], int(line.split()[1])) for line in stats if line.strip())
-    jobs.pop("total", None)
-    return jobs
+    """A dry run's jobs as {rule: count}, read as ``make submit`` reads them."""
+    return dict(Counter(job.rule for job in parse_dry_run(proc.stdout + proc.stderr)))
 
 
 def test_names() -> tuple[list[str], str]:
