@@ -86,3 +86,15 @@ def test_no_block_of_code_is_repeated():
             seen[block].append(f"{path.relative_to(PACKAGE)}:{lines[k][0]}")
     repeated = {places[0]: places[1:] for places in seen.values() if len(places) > 1}
     assert not repeated
+
+
+def test_benchmarks_and_studies_stand_apart_from_the_tests():
+    # make bench runs benchmarks/; the one-off studies live in studies/; the
+    # tests' independent references stay theirs (benchmarks/baselines.py holds
+    # the speed baselines).
+    root = PACKAGE.parents[1]
+    assert {p.name for p in (root / "benchmarks").glob("*.py") if not p.name.startswith(("bench_", "_"))} == {"baselines.py"}
+    for path in [*(root / "benchmarks").glob("*.py"), *(root / "studies").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "tests" or n.startswith("tests.") for n in names), f"{path.relative_to(root)} imports the tests"
