@@ -1,13 +1,13 @@
 """Ensemble, tuned threshold and test-time augmentation on real photos: full-size Dice against prediction cost.
 
-Takes a finished real-photo run with two or more trained models (``--run``:
+Takes a finished real-photo run with one or more trained models (``--run``:
 the workflow directory, ``--configfile``: the config files it ran with, e.g.
 ``config.yaml config/real-80.yaml config/real-80-ensemble.yaml``) and its
 validation photos. For every model and every ``inference.tta`` mode it
 predicts those photos through ``carmask.network.inference`` (one after another in this
 process, same threads, the config's precision and batch size) and times it;
-then it scores at full size against the true GIF masks, every model and the
-ensemble of them (the config's ``ensemble`` weights, or equal), with:
+then it scores at full size against the true GIF masks, every model and, with
+two or more, the ensemble of them (the config's ``ensemble`` weights, or equal), with:
 
 - Dice at threshold 0.5;
 - Dice at the threshold ``inference.threshold: auto`` picks (the best of the
@@ -73,7 +73,8 @@ def scores(dice: np.ndarray, cars: np.ndarray) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="a finished workflow directory with two or more models")
+    parser.add_argument("--run", type=Path, required=True,
+                        help="a finished workflow directory (with two or more models, the ensemble is scored too)")
     parser.add_argument("--configfile", nargs="+", required=True, help="its config files, in --configfile order")
     parser.add_argument("--tta", nargs="+", default=list(TTA_MODES), choices=list(TTA_MODES))
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
@@ -84,8 +85,6 @@ def main() -> None:
     header("ensemble, tuned threshold and TTA on real photos")
     config, val = finished_run(args.run, args.configfile)
     models = config["models_to_run"]
-    if len(models) < 2:
-        raise SystemExit(f"{args.configfile} train one model: an ensemble needs two or more")
     members = config["ensemble"]["models"] or models
     weights = normalise_weights(config["ensemble"]["weights"] if config["ensemble"]["models"] else None, len(members))
     if args.limit:
@@ -113,7 +112,7 @@ def main() -> None:
                 rates[model, tta] = (rate, load.share)
                 print(f"  predicted {model}, tta {tta}: {rate:.1f} images/s", flush=True)
         for tta in args.tta:
-            entries = [(m, [m], [1.0]) for m in models] + [("ensemble", members, weights)]
+            entries = [(m, [m], [1.0]) for m in models] + ([("ensemble", members, weights)] if len(models) > 1 else [])
             for name, used, w in entries:
                 result = scores(curves([files[m, tta] for m in used], w, val), cars)
                 result["images_per_s"] = 1.0 / sum(1.0 / rates[m, tta][0] for m in used)

@@ -60,6 +60,18 @@ def test_real_80_ensemble_layer_trains_two_models_and_ensembles_them():
     assert {(b["input_height"], b["input_width"], b["epochs"], b["zoom"]) for b in blocks} == {(128, 192, 14, 0.2)}
 
 
+def test_demo_unet_layer_is_the_real_80_architecture_at_demo_size():
+    merged = copy.deepcopy(CONFIG)
+    update_config(merged, yaml.safe_load((ROOT / "config" / "demo-unet.yaml").read_text()))
+    validate(merged, SCHEMA)
+    real = yaml.safe_load((ROOT / "config" / "real-80.yaml").read_text())["models"]["unet"]
+    block = merged["models"]["unet"]
+    assert merged["models_to_run"] == [merged["submission_model"]] == ["unet"] and merged["data_dir"] is None
+    for key in ("channels", "base_filters", "train_precision", "loss", "lr_schedule", "learning_rate", "batch_size"):
+        assert block[key] == real[key], key
+    assert (block["input_height"], block["input_width"]) == (96, 144)  # the default model's demo size
+
+
 @pytest.mark.skipif(not (EIGHTY / "train").is_dir(), reason=f"the 80 real cars are not at {EIGHTY}")
 def test_real_80_split_validates_12_cars_and_trains_68():
     # the split the README's figures and the learning curve are measured on
