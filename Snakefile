@@ -21,9 +21,16 @@ include: "workflow/rules/encode.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/photos.smk"
 
 
 rule all:
     default_target: True
     input:
         get_final_output(),
+
+
+# `snakemake photos`: a folder of photos through the run's model (docs/photos.md).
+rule photos:
+    input:
+        photos_summary(),

@@ -7,7 +7,11 @@ be changed by them; every test that runs snakemake works in a copy.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from carmask.network.spec import Architecture
 
 from .snakemake_runs import ROOT
 
@@ -36,3 +40,21 @@ def repository_outputs_untouched():
     after = _snapshot()
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"tests changed the repository's own outputs: {changed[:10]}"
+
+
+#: The tiny U-Net the photo and card tests predict with.
+TINY = Architecture(name="unet", input_height=32, input_width=48, channels=3, base_filters=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A saved ``model.keras`` whose BatchNorms are not the identity (so folding and loading matter)."""
+    from carmask.network.architectures import build_model
+
+    from .network.test_folding import randomise_batchnorms
+
+    model = build_model(TINY)
+    randomise_batchnorms(model, seed=3)
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    model.save(path)
+    return path

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "carmask"
 
 #: Sub-packages from the bottom up: a module may import its own folder, the
 #: top-level helpers (files, logs) and the folders before it, never one after.
-LAYERS = ["planning", "masks", "network", "stages"]
+LAYERS = ["planning", "masks", "network", "photos", "stages"]
 #: The demo renderer stands apart: it writes masks with the project's RLE and
 #: uses nothing else of the pipeline.
 DEMO_IMPORTS = {"masks"}

@@ -40,17 +40,31 @@ def setup(log_path: str | Path | None = None, level: int = logging.INFO) -> logg
 
 
 class Progress:
-    """Logs ``done/total`` with a rate every ``every_s`` seconds and at the end."""
+    """Logs ``done/total`` with a rate every ``every_s`` seconds and at the end.
 
-    def __init__(self, total: int, what: str, logger: logging.Logger, every_s: float = 10.0):
+    With ``bar`` and a terminal on stderr it draws a progress bar there
+    instead, redrawn on every update (a command's user is watching; a job's
+    log is not a terminal and keeps the periodic counts).
+    """
+
+    def __init__(self, total: int, what: str, logger: logging.Logger, every_s: float = 10.0, bar: bool = False):
         self.total, self.what, self.logger, self.every_s = total, what, logger, every_s
+        self.bar = bar and sys.stderr.isatty()
         self.done = 0
         self.start = self._last = time.perf_counter()
 
     def update(self, n: int = 1) -> None:
         self.done += n
         now = time.perf_counter()
-        if now - self._last >= self.every_s or self.done >= self.total:
+        rate = self.done / max(now - self.start, 1e-9)
+        if self.bar:
+            filled = int(30 * self.done / max(self.total, 1))
+            left = (self.total - self.done) / max(rate, 1e-9)
+            sys.stderr.write(f"\r{self.what} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} "
+                             f"{rate:.2f}/s, {left:.0f} s left ")
+            if self.done >= self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif now - self._last >= self.every_s or self.done >= self.total:
             self._last = now
-            rate = self.done / max(now - self.start, 1e-9)
             self.logger.info("%s: %d/%d (%.1f/s)", self.what, self.done, self.total, rate)

@@ -51,7 +51,7 @@ def test_every_stage_made_its_outputs(finished_run):
     assert not list(r.rglob(".tmp-*")), "temporary files left behind"
     # results/models/ holds trained models only: the ensemble and the scores live elsewhere
     assert {p.name for p in (r / "models").iterdir()} == {model}
-    assert {p.name for p in (r / "models" / model).iterdir()} == {"model.keras", "training.json", "history.csv", "curves.png", "summary.txt"}
+    assert {p.name for p in (r / "models" / model).iterdir()} == {"model.keras", "training.json", "history.csv", "curves.png", "summary.txt", "card.json"}
     for log in ["manifest/train.log", "manifest/test.log", "split.log", f"train/{model}.log", f"predict/{model}/test/shard-0.log", f"encode/{model}/test/shard-0.log", "merge.log"]:
         assert (finished_run / "logs" / log).is_file(), log
 

@@ -173,6 +173,23 @@ def test_tta_setting_repredicts_without_retraining(state):
     assert len(of_model(jobs, "predict", "unet")) == 3 and len(of_model(jobs, "predict", "unet_b")) == 1
 
 
+def test_the_model_card_follows_the_runs_inference_settings(state):
+    s, work = state
+    card = "results/models/unet/card.json"
+    s.snakemake(work, card)
+
+    def plan(layer: str | None = None) -> set[str]:
+        return rules(planned_job_list(s.snakemake(work, "-n", card, layer=layer)))
+
+    assert plan() == set()
+    assert plan("inference: {threshold: 0.6}\n") == {"model_card", "encode"}  # the validation masks' range too
+    assert plan("inference: {tta: scale}\n") == {"model_card", "predict", "encode"}
+    assert plan("report: {gallery_size: 2}\n") == set()
+    written = json.loads((work / card).read_text())
+    assert written["threshold"] == 0.5 and written["prediction"]["tta"] == "flip"
+    assert written["validation"]["photos"] == len(pd.read_parquet(work / "results/split/val.parquet"))
+
+
 ENSEMBLE = "submission_model: ensemble\nensemble: {models: [unet, unet_b], weights: [3, 1]}\n"
 
 

@@ -8,7 +8,12 @@ from snakemake.utils import validate
 
 from carmask.planning.layout import SIDES
 from carmask.planning.settings import names_a_file, normalise_weights, resolve_precision
-from carmask.planning.tracking import code_digest, data_fingerprint, untracked_checkout
+from carmask.planning.tracking import (
+    code_digest,
+    data_fingerprint,
+    tree_fingerprint,
+    untracked_checkout,
+)
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -259,4 +264,58 @@ def get_final_output():
         ],
         entry=ENTRIES,
     )
-    return ["results/submission.csv", *gz, "results/report/models.csv", *per_model]
+    # Each trained model's card: `carmask cutout --model results/` needs it.
+    cards = expand("results/models/{model}/card.json", model=MODELS)
+    return [
+        "results/submission.csv",
+        *gz,
+        "results/report/models.csv",
+        *per_model,
+        *cards,
+    ]
+
+
+def get_model_threshold_input(wildcards):
+    """The model's tuned threshold when ``inference.threshold`` is auto, else nothing."""
+    return {"threshold": f"results/thresholds/{wildcards.model}.json"} if TUNED else {}
+
+
+def photos_model():
+    """The trained model the ``photos`` target uses: ``photos.model``, else the submission model."""
+    name = config["photos"]["model"] or config["submission_model"]
+    if name not in MODELS:
+        if config["photos"]["dir"]:
+            raise ValueError(
+                f"config: photos.model must name a trained model of models_to_run {MODELS}; "
+                f"it is {name!r}"
+                + ("" if config["photos"]["model"] else " (from submission_model)")
+            )
+        return MODELS[0]  # no photos configured: the rules are never run
+    return name
+
+
+PHOTOS_MODEL = photos_model()
+
+
+def photos_out():
+    """The folder the ``photos`` target writes to."""
+    return config["photos"]["out"] or "results/photos/out"
+
+
+def photos_summary():
+    """The ``photos`` target's per-photo CSV."""
+    return f"{photos_out()}/photos.csv"
+
+
+def photos_fingerprint():
+    """A digest of the photo folder's files (none configured: nothing to digest)."""
+    return (
+        tree_fingerprint(config["photos"]["dir"]) if config["photos"]["dir"] else "none"
+    )
+
+
+def photo_options():
+    """The settings of the ``photos`` block that change the photos' files."""
+    return {
+        k: config["photos"][k] for k in ("background", "soft_edge", "trim", "aspect")
+    }

@@ -41,24 +41,20 @@ def to_probability(output: np.ndarray, activation: str | None) -> np.ndarray:
     return out
 
 
-def iter_probabilities(models: Sequence, paths: Sequence[str], spec: Architecture, how: Prediction) -> Iterator[np.ndarray]:
-    """Yield ``uint8`` probability batches (b, h, w) at model size for ``paths`` in order.
+def view_averager(models: Sequence, size: tuple[int, int], how: Prediction):
+    """A compiled function from a batch (or, for the ``scale`` modes, a pair of batches) to averaged model outputs.
 
     ``models`` is the model, followed for the ``scale`` modes by the same
-    network built at the second scale (:func:`load_for_inference`). Every view of a
-    batch runs in one call per model (a mirror is stacked onto its batch),
-    and the views' outputs are averaged.
+    network built at the second scale (:func:`load_for_inference`); ``size``
+    is the model's input (height, width). Every view of a batch runs in one
+    call per model (a mirror is stacked onto its batch), and the views'
+    outputs are averaged.
     """
     import tensorflow as tf
 
-    from carmask.network.datasets import image_dataset
-
-    if not len(paths):
-        return  # an empty shard (more shards than images)
     flip, scale = how.views
     if len(models) != 1 + scale:
         raise ValueError(f"tta {how.tta!r} needs {1 + scale} models, got {len(models)}")
-    size = spec.size
 
     def views(model, x: tf.Tensor) -> tf.Tensor:
         if not flip:
@@ -75,12 +71,22 @@ def iter_probabilities(models: Sequence, paths: Sequence[str], spec: Architectur
         shrunk = tf.image.resize(views(models[1], larger), size, method="area")
         return (views(models[0], x) + shrunk) / 2.0
 
-    second = spec.scaled(TTA_SCALE).size if scale else None
+    return infer
+
+
+def iter_probabilities(models: Sequence, paths: Sequence[str], spec: Architecture, how: Prediction) -> Iterator[np.ndarray]:
+    """Yield ``uint8`` probability batches (b, h, w) at model size for ``paths`` in order (views: :func:`view_averager`)."""
+    from carmask.network.datasets import image_dataset
+
+    if not len(paths):
+        return  # an empty shard (more shards than images)
+    infer = view_averager(models, spec.size, how)
+    second = spec.scaled(TTA_SCALE).size if how.views[1] else None
     # Take exactly the batches there are instead of waiting for tf.data's
     # end-of-sequence, which took 30-40 s after the last batch of a large
     # shard (measured on 1,000 and 6,254 photos).
     n_batches = -(-len(paths) // how.batch_size)
-    for _, batch in zip(range(n_batches), image_dataset(paths, size, spec.channels, how.batch_size, second)):
+    for _, batch in zip(range(n_batches), image_dataset(paths, spec.size, spec.channels, how.batch_size, second)):
         yield quantise(to_probability(infer(batch).numpy(), spec.output_activation))
 
 
@@ -90,6 +96,24 @@ def shard_rows(items: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:
         raise ValueError(f"shard {shard} is outside 0..{shards - 1}")
     bounds = np.linspace(0, len(items), shards + 1).round().astype(int)
     return items.iloc[bounds[shard] : bounds[shard + 1]]
+
+
+def load_keras_model(model_path: str | Path):
+    """The Keras model saved at ``model_path``; a clear error when there is none."""
+    import keras
+
+    import carmask.network.losses  # noqa: F401 - registers the custom losses for loading
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises ValueError, zipfile or OS errors, by format
+        raise ValueError(f"{path} is not a Keras model that loads: {exc}") from exc
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not a Keras model")
+    return model
 
 
 def load_for_inference(model_path: str, spec: Architecture, how: Prediction) -> list:
@@ -102,13 +126,10 @@ def load_for_inference(model_path: str, spec: Architecture, how: Prediction) -> 
     arithmetic or another input size. ``how.fold`` merges each BatchNorm into
     the convolution before it (:mod:`carmask.network.folding`).
     """
-    import keras
-
-    import carmask.network.losses  # noqa: F401 - registers the custom losses for loading
     from carmask.network.architectures import build_model
     from carmask.network.folding import fold_batchnorm
 
-    model = keras.models.load_model(model_path, compile=False)
+    model = load_keras_model(model_path)
     weights = model.get_weights()
 
     def rebuilt(arch: Architecture):

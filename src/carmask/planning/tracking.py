@@ -129,6 +129,25 @@ def _imported_files(source: Path) -> set[Path]:
     return found
 
 
+def tree_fingerprint(root: str | os.PathLike[str]) -> str:
+    """A digest of the relative path, size and mtime of every file under ``root``, sub-folders included.
+
+    Hidden files and folders are left out, like the photo listing does; a
+    missing ``root`` is recorded as missing (the listing job reports it).
+    """
+    digest = hashlib.sha256()
+    root = Path(root)
+    if not root.is_dir():
+        return "missing"
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(n for n in names if not n.startswith(".")):
+            st = os.stat(os.path.join(folder, name))
+            rel = os.path.relpath(os.path.join(folder, name), root)
+            digest.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def code_files(script: str | os.PathLike[str]) -> list[str]:
     """The package source files that running ``script`` imports, sorted.
 
