@@ -36,6 +36,7 @@ from _common import OtherLoad, header, quiet_tensorflow, wait_for_idle
 
 quiet_tensorflow()
 
+from carmask.masks.dice import dice as mask_dice  # noqa: E402
 from carmask.masks.images import load_mask  # noqa: E402
 from carmask.photos.batch import Options, cut_out_photos  # noqa: E402
 from carmask.photos.card import load_card  # noqa: E402
@@ -107,8 +108,7 @@ def run_variant(card, name: str, aspect: str, val: pd.DataFrame, work: Path, thr
     for row in table.itertuples():
         stem = Path(row.photo).stem
         mask = np.asarray(Image.open(out / "masks" / f"{stem}.png")) > 0
-        t = truth[stem]
-        dice.append(2 * (mask & t).sum() / (mask.sum() + t.sum()) if mask.any() or t.any() else 1.0)  # Kaggle: both empty is 1
+        dice.append(mask_dice(mask, truth[stem]))  # Kaggle's: both empty is 1
     sizes = {f"{r.width}x{r.height}" for r in table.itertuples()}
     table = table.assign(variant=name, aspect=aspect, dice=dice)
     return {"variant": name, "aspect": aspect if name in NOT_3_2 else "", "photos": len(table), "size": ",".join(sorted(sizes)),

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from carmask import files
+from carmask.masks import rle
 from carmask.masks.probability_maps import read_probabilities
 from carmask.network.spec import Architecture, Prediction
 from carmask.photos.card import UNCERTAIN, ModelCard, ValidationRange
@@ -30,7 +31,7 @@ def validation_range(val_items: str | Path, prediction_paths: Sequence[str | Pat
     pixels = (items["width"] * items["height"]).reindex(codes.index)
     if pixels.isna().any():
         raise ValueError(f"validation masks of images not in {val_items}: {list(pixels.index[pixels.isna()])[:3]}")
-    car = np.array([sum(map(int, str(code).split()[1::2])) for code in codes]) / pixels.to_numpy()
+    car = np.array([rle.parse(code)[:, 1].sum() for code in codes]) / pixels.to_numpy()
     uncertain = [float(np.mean((p > UNCERTAIN[0]) & (p < UNCERTAIN[1])))
                  for path in prediction_paths for _, p in read_probabilities(path)]
     if not len(car) or not uncertain:
