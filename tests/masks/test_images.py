@@ -81,3 +81,49 @@ def test_downscale_mask_is_exact_area_coverage():
         weight = np.clip(np.minimum(right, cols + 1) - np.maximum(left, cols), 0, None)
         expected = (mask[6:9] * weight).sum() / (3 * 2.5)
         assert small[2, j] == np.clip(np.rint(expected * 255), 0, 255)
+
+
+def _one_decode(path, size, channels):
+    """Independent truth: Pillow's draft decode and box resize for one size, written out here."""
+    mode = "L" if channels == 1 else "RGB"
+    with Image.open(path) as img:
+        drafted = img.draft(mode, (size[1], size[0]))
+        box = drafted[1] if drafted is not None else (0, 0, *img.size)
+        img = img.convert(mode).resize((size[1], size[0]), Image.BILINEAR, box=box)
+        arr = np.asarray(img)
+    return arr[..., None] if channels == 1 else arr
+
+
+@pytest.mark.parametrize("sizes", [
+    [(192, 288), (240, 360)],            # the real-80 model and its 1.25x view: both decode at 1/4
+    [(96, 144), (120, 180)],             # the default model's pair: both at 1/8
+    [(96, 144), (400, 600), (96, 144)],  # two draft scales, and a size asked twice
+])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_load_image_sizes_equals_one_decode_per_size(tmp_path, sizes, channels, suffix):
+    rng = np.random.default_rng(1)
+    arr = (rng.random((1280, 1918, 3)) * 255).astype(np.uint8)
+    path = tmp_path / f"a{suffix}"
+    Image.fromarray(arr).save(path)
+    got = images.load_image_sizes(path, sizes, channels)
+    for size, out in zip(sizes, got):
+        assert out.shape == (*size, channels)
+        assert np.array_equal(out, _one_decode(path, size, channels))
+        assert np.array_equal(out, images.load_image(path, size, channels))
+
+
+def test_load_image_sizes_decodes_once_per_draft_scale(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    path = tmp_path / "a.jpg"
+    Image.fromarray(np.full((1280, 1918, 3), 120, np.uint8)).save(path)
+    decodes = []
+    load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", 
+                        lambda self: (decodes.append(self.size) if self.tile else None) or load(self))  # tile: still to decode
+    images.load_image_sizes(path, [(192, 288), (240, 360)])
+    assert decodes == [(480, 320)]  # one decode at 1/4 for both
+    decodes.clear()
+    images.load_image_sizes(path, [(96, 144), (400, 600)])
+    assert decodes == [(240, 160), (959, 640)]  # 1/8 and 1/2: one each

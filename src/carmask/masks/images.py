@@ -9,6 +9,8 @@ from 224x224 cost it most of its score.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,20 +31,43 @@ def load_image(path: str | Path, size: tuple[int, int] | None = None, channels: 
     extent as its mask (:func:`downscale_mask`); resizing all 240 columns
     would squeeze the photo ~0.1% against its target.
     """
+    if size is None:
+        mode = "L" if channels == 1 else "RGB"
+        with Image.open(path) as img:
+            return _as_array(img.convert(mode), channels)
+    return load_image_sizes(path, [size], channels)[0]
+
+
+def load_image_sizes(path: str | Path, sizes: Sequence[tuple[int, int]], channels: int = 3) -> list[np.ndarray]:
+    """The photo at each of ``sizes``, exactly as :func:`load_image` gives it, decoding once per draft scale.
+
+    Test-time augmentation's second scale (1.25x the model's size) needs the
+    photo twice; at the model sizes in use both draw from the same DCT
+    scale, so one decode serves both and only the cheap resize is repeated.
+    Sizes that ``draft`` would decode at different scales still get their
+    own decode: the arrays are those of :func:`load_image`, bit for bit.
+    """
     mode = "L" if channels == 1 else "RGB"
-    with Image.open(path) as img:
-        box = None
-        if size is not None:
+    data = Path(path).read_bytes()
+    decoded: dict[tuple, Image.Image] = {}
+    out = []
+    for size in sizes:
+        with Image.open(io.BytesIO(data)) as img:
             drafted = img.draft(mode, (size[1], size[0]))
-            if drafted is not None:
-                box = drafted[1]
-        img = img.convert(mode)
-        full_box = (0, 0, img.size[0], img.size[1])
-        if box is not None and tuple(box) == full_box:
-            box = None
-        if size is not None and (img.size != (size[1], size[0]) or box is not None):
-            img = img.resize((size[1], size[0]), Image.BILINEAR, box=box)
-        arr = np.asarray(img, dtype=np.uint8)
+            full_box = (0, 0, img.size[0], img.size[1])
+            box = None if drafted is None or tuple(drafted[1]) == full_box else tuple(drafted[1])
+            key = (img.size, box)  # the decode this size gets: scaled extent and the box it reads
+            if key not in decoded:
+                decoded[key] = img.convert(mode)
+        photo = decoded[key]
+        if photo.size != (size[1], size[0]) or box is not None:
+            photo = photo.resize((size[1], size[0]), Image.BILINEAR, box=box)
+        out.append(_as_array(photo, channels))
+    return out
+
+
+def _as_array(img: Image.Image, channels: int) -> np.ndarray:
+    arr = np.asarray(img, dtype=np.uint8)
     return arr[..., None] if channels == 1 else arr
 
 

@@ -39,8 +39,8 @@ def image_dataset(
         return to_float(tf.numpy_function(load, [path], tf.uint8, stateful=False), size)
 
     def load_both(path: bytes) -> tuple[np.ndarray, np.ndarray]:
-        name = path.decode()
-        return images.load_image(name, size, channels), images.load_image(name, second_size, channels)
+        img, second = images.load_image_sizes(path.decode(), [size, second_size], channels)
+        return img, second
 
     def tf_load_both(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         img, second = tf.numpy_function(load_both, [path], (tf.uint8, tf.uint8), stateful=False)
