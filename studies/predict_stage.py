@@ -1,18 +1,21 @@
-"""The predict stage, three layouts in the same run: images/s on the whole machine and full-size Dice.
+"""The predict stage, four layouts in the same run: images/s on the whole machine and full-size Dice.
 
-Predicts the same real photos with a trained model three ways, each as the
+Predicts the same real photos with a trained model four ways, each as the
 workflow's jobs would, in fresh processes (model load and tracing included):
 
-- ``baseline``: float32, ``batch_size`` 8, flip TTA, one predict job at a
-  time with 2 TensorFlow threads, shards one after the other;
+- ``baseline``: float32, ``batch_size`` 8, one predict job at a time with
+  2 TensorFlow threads, shards one after the other;
 - ``unfolded``: ``precision: auto`` (bf16 on CPUs with AMX/AVX-512 BF16),
-  batch 32, flip TTA, one thread per job, as many concurrent jobs as cores;
+  batch 32, one thread per job, as many concurrent jobs as cores;
 - ``default``: the same with every BatchNorm folded into its convolution
-  (:mod:`carmask.network.folding`), as the predict rule runs.
+  (:mod:`carmask.network.folding`), as the predict rule runs;
+- ``2-thread``: the default's settings in one job at a time with 2
+  TensorFlow threads (``snakemake --set-threads predict=2``).
 
 The photos are training photos of the 80 real cars (they have masks): every
 output is encoded at full size and scored against the true GIFs, and the
-pixels where two layouts' masks differ are counted.
+pixels where two layouts' masks differ are counted. Every layout uses the
+TTA mode of ``--tta`` (flip by default, as config.yaml).
 
     python studies/predict_stage.py --model /tmp/carmask-bench-full/workflow/results/models/mobilenetv2_pix2pix_tuned
 
@@ -54,7 +57,7 @@ setup()
 from carmask.network.inference import predict_shard
 from carmask.network.spec import Architecture, Prediction
 a = json.loads(sys.argv[1])
-how = Prediction(batch_size=a["batch_size"], tta="flip", precision=a["precision"], fold=a["fold"])
+how = Prediction(batch_size=a["batch_size"], tta=a["tta"], precision=a["precision"], fold=a["fold"])
 predict_shard(a["model"], a["items"], a["out"], Architecture.from_config(a["block"]), how,
               shard=a["shard"], shards=a["shards"], threads=a["threads"])
 """
@@ -62,10 +65,11 @@ LAYOUTS = {
     "baseline": {"precision": "float32", "batch_size": 8, "threads": 2, "concurrent": 1, "fold": False},
     "unfolded": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": False},  # 0: a job per core
     "default": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": True},
+    "2-thread": {"precision": "auto", "batch_size": 32, "threads": 2, "concurrent": 1, "fold": True},  # one job at a time
 }
 
 
-def run_stage(layout: dict, model: Path, block: dict, items: Path, out: Path, shards: int) -> float:
+def run_stage(layout: dict, model: Path, block: dict, items: Path, out: Path, shards: int, tta: str) -> float:
     """Predict every shard as workflow jobs would (``concurrent`` at a time); return the wall seconds.
 
     ``block`` is the model's config block; each job builds its settings from
@@ -83,7 +87,7 @@ def run_stage(layout: dict, model: Path, block: dict, items: Path, out: Path, sh
             shard = pending.pop(0)
             args = {"model": str(model), "items": str(items), "out": str(out / f"shard-{shard}.parquet"), "block": block,
                     "shard": shard, "shards": shards, "batch_size": layout["batch_size"], "threads": layout["threads"],
-                    "precision": precision, "fold": layout["fold"]}
+                    "precision": precision, "fold": layout["fold"], "tta": tta}
             running.append(subprocess.Popen([sys.executable, "-c", JOB, json.dumps(args)], env=env,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
         time.sleep(0.05)
@@ -110,9 +114,10 @@ def main() -> None:
     parser.add_argument("--configfile", nargs="+", default=["config.yaml"], help="config files holding its block")
     parser.add_argument("--photos", type=int, default=1600, help="photos predicted by each layout")
     parser.add_argument("--score", type=int, default=160, help="of those, how many are scored at full size")
+    parser.add_argument("--tta", default="flip", help="the TTA mode of every layout")
     args = parser.parse_args()
 
-    header("predict stage: baseline, unfolded and default layouts, same run, whole machine")
+    header("predict stage: baseline, unfolded, default and 2-thread layouts, same run, whole machine")
     if not (EIGHTY / "train_masks").is_dir():
         print(f"skipped: {EIGHTY} not found (the real photos with masks of ../shared)")
         return
@@ -130,7 +135,7 @@ def main() -> None:
                           "mask_path": [str(EIGHTY / "train_masks" / p.name.replace(".jpg", "_mask.gif")) for p in chosen]})
     shards = 2 * (os.cpu_count() or 1)
     print(f"model {args.model} at {block['input_height']}x{block['input_width']}; {len(frame)} real photos in {shards} shards, "
-          f"flip TTA; {os.cpu_count()} cores")
+          f"{args.tta} TTA; {os.cpu_count()} cores")
     wait_for_idle()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +144,7 @@ def main() -> None:
         for name, layout in LAYOUTS.items():
             out = Path(tmp) / name
             out.mkdir()
-            wall = run_stage(layout, args.model / "model.keras", block, items, out, shards)
+            wall = run_stage(layout, args.model / "model.keras", block, items, out, shards, args.tta)
             results[name] = {"wall_s": wall, "images_per_s": len(frame) / wall, "codes": masks(out, items, shards)}
             print(f"  {name}: {len(frame) / wall:.1f} images/s ({wall:.1f} s)", flush=True)
     scored = frame.iloc[: args.score]
