@@ -285,7 +285,7 @@ def plot(results: list[dict], path: Path) -> None:
                 ax.annotate(r["tta"], (r["test_set_min"], r["dice"]), fontsize=7, xytext=(4, -3), textcoords="offset points")
         mixed = [r for r in result["uncertain_only"] if r["refine"] == "guided"]
         ax.plot([r["test_set_min"] for r in mixed], [r["dice"] for r in mixed], ":", color=colour,
-                label=f"{result['label']}, flip_scale only on the most uncertain photos")
+                label=f"{result['label']}, refined, flip_scale only on the most uncertain photos")
     ax.axvline(20, color="grey", linewidth=0.8)
     ax.set_xlabel("100,064 test photos on 2 cores, minutes (projected)")
     ax.set_ylabel("validation Dice, full size")

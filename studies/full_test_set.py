@@ -146,7 +146,8 @@ def report(work: Path, wall: float, n_test: int) -> dict:
     in_order = read_submission(results / "submission.csv")["img"].tolist() == expected
     # The test-set part as a user waits for it: from the trained model to the
     # merged CSV (predict, encode, merge; the few validation photos' jobs run
-    # in the same window), plus the test manifest, which runs before.
+    # in the same window), plus the test manifest's job time, which runs
+    # before (an upper bound when it shared the cores with the train manifest).
     trained = max((results / "models" / model / name).stat().st_mtime for name in ("model.keras", "training.json", "history.csv"))
     after_training = (results / "submission.csv").stat().st_mtime - trained
     out = {

@@ -120,7 +120,7 @@ def test_load_image_sizes_decodes_once_per_draft_scale(tmp_path, monkeypatch):
     Image.fromarray(np.full((1280, 1918, 3), 120, np.uint8)).save(path)
     decodes = []
     load = ImageFile.ImageFile.load
-    monkeypatch.setattr(ImageFile.ImageFile, "load", 
+    monkeypatch.setattr(ImageFile.ImageFile, "load",
                         lambda self: (decodes.append(self.size) if self.tile else None) or load(self))  # tile: still to decode
     images.load_image_sizes(path, [(192, 288), (240, 360)])
     assert decodes == [(480, 320)]  # one decode at 1/4 for both
