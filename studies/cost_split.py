@@ -56,7 +56,7 @@ from carmask.masks import rle  # noqa: E402
 from carmask.masks.dice import dice  # noqa: E402
 from carmask.masks.images import load_image, load_image_sizes, load_mask  # noqa: E402
 from carmask.masks.probability_maps import read_probabilities  # noqa: E402
-from carmask.masks.refine import BAND, load_gray, refined_mask  # noqa: E402
+from carmask.masks.refine import BAND, METHODS, load_gray, refined_mask  # noqa: E402
 from carmask.masks.upsample import mean_mask  # noqa: E402
 from carmask.network import inference, runtime  # noqa: E402
 from carmask.network.spec import TTA_MODES, TTA_SCALE, Architecture, Prediction  # noqa: E402
@@ -66,6 +66,16 @@ TEST_PHOTOS = 100_064
 CORES = 2
 MERGE_S = 32.0  # the merge of 100,064 rows (docs/performance.md, the whole test set)
 SHARES = (0.0, 0.1, 0.25, 0.5, 1.0)
+DECODE = "decode at model size (draft + resize, as predict)"
+DECODE_BOTH = "both scale-view sizes, one decode (as predict)"
+#: The encode part of each refinement, by ``inference.refine``.
+ENCODE = {"none": "encode: bilinear mask + RLE (as the stage)",
+          "guided": "encode with refine: guided (brightness decode + filter + RLE)"}
+
+
+def projected_minutes(ms_per_photo: float) -> float:
+    """Projected minutes for the whole test set: every photo's predict + encode spread over the cores, then the merge."""
+    return (TEST_PHOTOS * ms_per_photo / 1e3 / CORES + MERGE_S) / 60
 
 
 def per_photo_ms(fn: Callable[[], object], photos: int, repeat: int) -> float:
@@ -95,12 +105,12 @@ def decode_costs(paths: list[str], size: tuple[int, int], second: tuple[int, int
 
     n = len(paths)
     return {
-        "decode at model size (draft + resize, as predict)": per_photo_ms(lambda: [load_image(p, size, channels) for p in paths], n, 3),
+        DECODE: per_photo_ms(lambda: [load_image(p, size, channels) for p in paths], n, 3),
         "floor: the draft decode alone": per_photo_ms(draft_only, n, 3),
         "full-size decode + resize (no draft)": per_photo_ms(full_then_resize, n, 3),
         "both scale-view sizes, two decodes": per_photo_ms(
             lambda: [(load_image(p, size, channels), load_image(p, second, channels)) for p in paths], n, 3),
-        "both scale-view sizes, one decode (as predict)": per_photo_ms(
+        DECODE_BOTH: per_photo_ms(
             lambda: [load_image_sizes(p, [size, second], channels) for p in paths], n, 3),
     }
 
@@ -194,7 +204,7 @@ def main() -> None:
     timed = set(val["img"].tolist()[: args.photos])
     encode_ms, rle_ms, refine_ms = [], [], []
     for tta in TTA_MODES:
-        for how in ("none", "guided"):
+        for how in METHODS:
             per: dict[str, float] = {}
             for img, probs in maps[tta].items():
                 size = truth[img].shape
@@ -212,23 +222,21 @@ def main() -> None:
                         rle_ms.append((end - middle) * 1e3)
                 per[img] = dice(mask, truth[img])
             scores[tta, how] = per
-    figures["encode: bilinear mask + RLE (as the stage)"] = statistics.median(encode_ms)
+    figures[ENCODE["none"]] = statistics.median(encode_ms)
     figures["floor: RLE of the finished mask"] = statistics.median(rle_ms)
-    figures["encode with refine: guided (brightness decode + filter + RLE)"] = statistics.median(refine_ms)
+    figures[ENCODE["guided"]] = statistics.median(refine_ms)
 
     cars = val.set_index("img")["car"]
     for tta in TTA_MODES:
-        for how in ("none", "guided"):
+        for how in METHODS:
             per = scores[tta, how]
             by_car = {}
             for img, d in per.items():
                 by_car.setdefault(cars[img], []).append(d)
-            encode = figures["encode with refine: guided (brightness decode + filter + RLE)" if how == "guided"
-                             else "encode: bilinear mask + RLE (as the stage)"]
-            per_photo = figures[f"predict as the stage, tta {tta}"] + encode
+            per_photo = figures[f"predict as the stage, tta {tta}"] + figures[ENCODE[how]]
             rows.append({"tta": tta, "refine": how, "dice": float(np.mean(list(per.values()))),
                          "worst_car": float(min(np.mean(v) for v in by_car.values())), "ms_per_photo": per_photo,
-                         "test_set_min": (TEST_PHOTOS * per_photo / 1e3 / CORES + MERGE_S) / 60})
+                         "test_set_min": projected_minutes(per_photo)})
 
     # flip_scale only where the none pass is uncertain: widest band first.
     band = {img: float(np.mean((p > 255 * BAND[0]) & (p < 255 * BAND[1]))) for img, p in maps["none"].items()}
@@ -236,21 +244,20 @@ def main() -> None:
     mixed = []
     for share in SHARES:
         redo = set(order[: round(share * len(order))])
-        for how in ("none", "guided"):
+        for how in METHODS:
             d = np.mean([scores["flip_scale" if img in redo else "none", how][img] for img in order])
             ms = (figures["predict as the stage, tta none"] + share * figures["predict as the stage, tta flip_scale"]
-                  + figures["encode with refine: guided (brightness decode + filter + RLE)" if how == "guided"
-                            else "encode: bilinear mask + RLE (as the stage)"])
+                  + figures[ENCODE[how]])
             mixed.append({"share_redone": share, "refine": how, "dice": float(d), "ms_per_photo": ms,
-                          "test_set_min": (TEST_PHOTOS * ms / 1e3 / CORES + MERGE_S) / 60})
+                          "test_set_min": projected_minutes(ms)})
 
     print(f"\n{'part':<66} {'ms/photo':>9}")
     for label, ms in figures.items():
         print(f"{label:<66} {ms:>9.2f}")
     for tta in TTA_MODES:
-        parts = figures["decode at model size (draft + resize, as predict)"] + figures[f"forward, tta {tta}, {precision}"]
+        parts = figures[DECODE] + figures[f"forward, tta {tta}, {precision}"]
         if TTA_MODES[tta][1]:
-            parts += figures["both scale-view sizes, one decode (as predict)"] - figures["decode at model size (draft + resize, as predict)"]
+            parts += figures[DECODE_BOTH] - figures[DECODE]
         print(f"predict, tta {tta}: as the stage / sum of its parts = {figures[f'predict as the stage, tta {tta}'] / parts:.2f}")
     print(f"\n{'tta':<11} {'refine':<7} {'Dice':>8} {'worst car':>10} {'ms/photo':>9} {'test set, min':>14}")
     for r in rows:
