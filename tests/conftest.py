@@ -53,6 +53,9 @@ def tiny_model(tmp_path_factory) -> Path:
 
     from .network.test_folding import randomise_batchnorms
 
+    import keras
+
+    keras.utils.set_random_seed(0)  # the same weights every session: no test's outcome is left to chance
     model = build_model(TINY)
     randomise_batchnorms(model, seed=3)
     path = tmp_path_factory.mktemp("model") / "model.keras"

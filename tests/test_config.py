@@ -45,7 +45,7 @@ def test_real_80_config_layers_onto_config_yaml_and_is_valid():
     assert block["architecture"] == "unet" and block["channels"] == 3
     assert (block["input_height"], block["input_width"]) == (192, 288) and block["train_precision"] == "mixed_bfloat16"
     assert (block["loss"], block["lr_schedule"]) == ("edge_bce_dice", "cosine")
-    assert merged["inference"]["refine"] == "guided"
+    assert merged["inference"]["refine"] == "learned"
     assert merged["split"]["train_cars"] is None  # all 68; the learning curve sets fewer
 
 

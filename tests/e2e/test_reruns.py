@@ -461,3 +461,25 @@ def test_edge_refinement_reencodes_only_and_runs(state):
     assert s.plan(work, layer=layer) == []
     after = (work / "results/submission.csv").read_bytes()
     assert after != before and after.count(b"\n") == before.count(b"\n")  # other outlines, the same photos
+
+
+def test_learned_refinement_trains_a_refiner_per_entry_and_reencodes_only(state):
+    # After the guided run above, and last in this module: the state stays refined.
+    s, work = state
+    layer = "inference: {refine: learned}\nrefiner: {crop: 32, crops_per_photo: 4, epochs: 1}\n"
+    jobs = s.plan(work, layer=layer)
+    assert {"train_refiner", "encode", "evaluate", "merge"} <= rules(jobs)
+    assert {j for j in jobs if j.startswith("predict[")} == {f"predict[model={m},subset=train,shard=0]" for m in s.models}
+    assert {j for j in jobs if j.startswith("train_refiner[")} == {f"train_refiner[entry={m}]" for m in s.models}
+    assert not rules(jobs) & {"train", "manifest_train", "manifest_test", "split"}
+    before = (work / "results/submission.csv").read_bytes()
+    s.snakemake(work, *s.targets(), layer=layer)
+    assert s.plan(work, layer=layer) == []
+    after = (work / "results/submission.csv").read_bytes()
+    assert after != before and after.count(b"\n") == before.count(b"\n")
+    facts = json.loads((work / "results/models/unet/refiner.json").read_text())
+    assert facts["crops"] > 0 and facts["reach"] == 16
+    # a refiner setting retrains the refiners and re-encodes; the networks' predictions stay
+    jobs = s.plan(work, layer=layer.replace("epochs: 1", "epochs: 2"))
+    assert {"train_refiner", "encode", "evaluate", "merge"} <= rules(jobs)
+    assert not rules(jobs) & {"train", "predict", "split"}

@@ -154,3 +154,44 @@ def test_scale_views_need_a_card(tiny_model, folder, tmp_path):
     card = dataclasses.replace(card, prediction=dataclasses.replace(card.prediction, tta="flip_scale"))
     with pytest.raises(ValueError, match="no card.json"):
         cut_out_folder(card, photos, tmp_path / "out", Options())
+
+
+def test_a_learned_refinement_beside_the_model_refines_every_photo(tiny_model, folder, tmp_path):
+    """The card's ``refine: learned`` runs the refiner saved beside the model; its bytes are part of the settings."""
+    import shutil
+
+    import keras
+
+    from carmask.network.refiner import Refiner, RefinerSpec, build_refiner
+
+    photos, _ = folder
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_model, run / "model.keras")
+    card = dataclasses.replace(load_card(run / "model.keras"), refine="learned")
+    with pytest.raises(FileNotFoundError, match="refiner.keras does not exist"):
+        cut_out_folder(card, photos, tmp_path / "out", Options(aspect="pad"))
+    model = build_refiner(RefinerSpec(filters=4, dilations=(1, 2)))
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()]
+    weights[-1][:] = -20.0  # the correction's bias: the band is background, whatever the model said
+    model.set_weights(weights)
+    model.save(card.refiner_path)
+    cut_out_folder(card, photos, tmp_path / "out", Options(aspect="pad"))
+    net, refiner = keras.models.load_model(tiny_model, compile=False), Refiner.load(card.refiner_path)
+    changed = 0
+    for name in ("IMG_0042.JPG", "lot/front.png", "kaggle.jpg"):
+        photo = read_photo(photos / name)
+        where = place(photo.shape[:2], card.size, "pad")
+        x = model_input(canvas(photo, where), card.size, 3)[None].astype(np.float32) / 255.0
+        probs = quantise(((net.predict(x, verbose=0) + net.predict(x[:, :, ::-1], verbose=0)[:, :, ::-1]) / 2)[0, ..., 0])
+        expected = where.crop(refiner.mask([probs], [1.0], canvas(photo, where), 0.5))
+        plain = where.crop(mean_mask([probs], [1.0], where.canvas, 0.5))
+        got = np.asarray(Image.open(tmp_path / "out" / "masks" / (os.path.splitext(name)[0] + ".png"))) > 0
+        assert (got != expected).mean() < 1e-3, name  # folded BatchNorm: a rare pixel at the cut may differ
+        changed += int((expected != plain).sum())
+    assert changed > 0  # the refiner was not a no-op
+    before = batch.settings_key(card, Options(aspect="pad"))
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    model.save(card.refiner_path)
+    assert batch.settings_key(card, Options(aspect="pad")) != before  # a retrained refiner redoes every photo

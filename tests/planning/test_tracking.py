@@ -91,6 +91,9 @@ def test_code_files_follow_imports_at_any_depth():
         # predict rebuilds the architecture to compute in another precision
         ("network/architectures.py", {"train", "predict"}, {"manifest", "split", "encode", "demo_data"}),
         ("network/inference.py", {"predict"}, {"train", "encode", "evaluate"}),
+        # the learned refinement: its training, and the encode jobs that use it (a script of their own)
+        ("network/refiner.py", {"train_refiner", "encode_learned", "cut_out_photos"}, {"encode", "predict", "train", "evaluate"}),
+        ("masks/upsample.py", {"encode", "encode_learned", "train_refiner"}, {"train", "predict", "split"}),
         ("planning/tracking.py", set(), {"manifest", "split", "train", "predict", "encode", "merge", "demo_data"}),
     ],
 )
@@ -153,11 +156,17 @@ def test_every_rule_tracks_the_code_of_its_own_script():
     blocks = re.split(r"^(?=(?:rule|checkpoint) )", text, flags=re.M)[1:]
     scripts = set()
     for block in blocks:
+        params = block.split("\n    params:\n", 1)[-1] if "\n    params:\n" in block else ""
+        chosen = re.search(r'script:\n\s+f"\.\./scripts/\{(\w+)\}\.py"', block)
+        if chosen is not None:  # a script picked while planning: both choices, and its digest
+            names = re.search(rf'^{chosen.group(1)} = "(\w+)" if \w+ else "(\w+)"$', text, flags=re.M)
+            scripts.update(names.groups())
+            assert f"code=code({chosen.group(1)})" in params.split("\n    script:")[0], block.splitlines()[0]
+            continue
         script = re.search(r'script:\n\s+"\.\./scripts/(\w+)\.py"', block)
         if script is None:
             continue
         scripts.add(script.group(1))
-        params = block.split("\n    params:\n", 1)[-1] if "\n    params:\n" in block else ""
         assert f'code=code("{script.group(1)}")' in params.split("\n    script:")[0], block.splitlines()[0]
     assert scripts == {p.stem for p in SCRIPTS.glob("*.py")}
 

@@ -58,8 +58,12 @@ TUNED = config["inference"]["threshold"] == "auto"
 PRECISION = resolve_precision(config["inference"]["precision"])
 
 # Validation predictions go through the same predict/encode rules as the test
-# set, as one shard: the split is thousands of images at most.
-SHARDS = {"test": config["inference"]["shards"], "val": 1}
+# set, as one shard: the split is thousands of images at most. So do the
+# training photos' predictions, which the learned refinement trains on.
+SHARDS = {"test": config["inference"]["shards"], "val": 1, "train": 1}
+LEARNED_REFINE = config["inference"]["refine"] == "learned"
+# The learned refinement's encode jobs load TensorFlow; the others never import it.
+ENCODE_SCRIPT = "encode_learned" if LEARNED_REFINE else "encode"
 
 
 def one_of(names):
@@ -70,7 +74,7 @@ def one_of(names):
 wildcard_constraints:
     model=one_of(MODELS),
     entry=one_of(ENTRIES),
-    subset="test|val",
+    subset="test|val|train",
     shard=r"\d+",
 
 
@@ -181,6 +185,20 @@ def get_member_predictions(wildcards):
     )
 
 
+def get_refiner_input(wildcards):
+    """The entry's trained refinement network when ``inference.refine`` is learned, else nothing."""
+    return (
+        {"refiner": f"results/models/{wildcards.entry}/refiner.keras"}
+        if LEARNED_REFINE
+        else {}
+    )
+
+
+def get_refiner_block(wildcards):
+    """The ``refiner`` block, keys sorted (see get_model_block)."""
+    return dict(sorted(config["refiner"].items()))
+
+
 def get_threshold_input(wildcards):
     """The tuned threshold of the entry when ``inference.threshold`` is auto, else nothing."""
     return {"threshold": f"results/thresholds/{wildcards.entry}.json"} if TUNED else {}
@@ -198,6 +216,7 @@ def get_items_table(wildcards):
     return {
         "test": "results/manifest/test.parquet",
         "val": "results/split/val.parquet",
+        "train": "results/split/train.parquet",
     }[wildcards.subset]
 
 

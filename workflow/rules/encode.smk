@@ -1,6 +1,7 @@
 rule encode:
     input:
         unpack(get_threshold_input),
+        unpack(get_refiner_input),
         predictions=get_member_predictions,
         manifest=get_items_table,
     output:
@@ -13,12 +14,12 @@ rule encode:
         "../../envs/carmask.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=3000 if LEARNED_REFINE else 1500,
         runtime=60,
     params:
-        code=code("encode"),
+        code=code(ENCODE_SCRIPT),
         weights=get_weights,
         threshold=config["inference"]["threshold"],
         refine=config["inference"]["refine"],
     script:
-        "../scripts/encode.py"
+        f"../scripts/{ENCODE_SCRIPT}.py"

@@ -59,6 +59,9 @@ rule cut_out_photos:
         listing="results/photos/listing.parquet",
         model=f"results/models/{PHOTOS_MODEL}/model.keras",
         card=f"results/models/{PHOTOS_MODEL}/card.json",
+        refiner=(
+            [f"results/models/{PHOTOS_MODEL}/refiner.keras"] if LEARNED_REFINE else []
+        ),
     output:
         "results/photos/rows/shard-{shard}.parquet",
     log:

@@ -18,7 +18,7 @@ what it is worth and costs on real photos: docs/real-photos.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +35,12 @@ EPS = 1e-3
 SUBSAMPLE = 4
 #: The band re-decided: upsampled probabilities strictly between these.
 BAND = (0.02, 0.98)
-#: Ways of refining a mask: ``none`` keeps the bilinear one.
-METHODS = ("none", "guided")
+#: Ways of refining a mask: ``none`` keeps the bilinear one; ``learned`` is
+#: :mod:`carmask.network.refiner`, which re-decides the same band.
+METHODS = ("none", "guided", "learned")
+#: A learned refinement, as the stages call it: (model-size ``uint8`` maps,
+#: their weights, the full-size RGB photo, threshold) -> full-size bool mask.
+BandRefiner = Callable[[Sequence[np.ndarray], Sequence[float], np.ndarray, float], np.ndarray]
 
 
 def load_gray(path: str | Path) -> np.ndarray:
@@ -48,6 +52,16 @@ def load_gray(path: str | Path) -> np.ndarray:
     with Image.open(path) as img:
         img.draft("L", img.size)
         return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def load_rgb(path: str | Path, size: tuple[int, int]) -> np.ndarray:
+    """The photo at full size, ``uint8`` (H, W, 3); an error naming it when it is not ``size`` (H, W)."""
+    with Image.open(path) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    if rgb.shape[:2] != tuple(size):
+        raise ValueError(f"{path} is {rgb.shape[1]}x{rgb.shape[0]}, the manifest says {size[1]}x{size[0]}: "
+                         "the photo changed since the manifest was made")
+    return rgb
 
 
 def _window_sums(x: np.ndarray, r: int, axis: int) -> np.ndarray:

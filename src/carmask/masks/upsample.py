@@ -160,3 +160,23 @@ def mean_mask(maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[
     mask, flat, value = pixels_between(maps, weights, size, cut, cut)
     mask.reshape(-1)[flat] = value > cut
     return mask
+
+
+def full_probabilities(maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[int, int]) -> np.ndarray:
+    """The weighted mean of ``maps`` at full ``size`` as float32 probabilities in [0, 1], fast.
+
+    The same bilinear interpolation as :func:`mean_probabilities` (to float32
+    rounding), done separably, rows then columns: ~10x faster, for the
+    learned refinement's input, which needs every pixel near the outline.
+    """
+    total = np.zeros(size, dtype=np.float32)
+    for probs, weight in zip(maps, weights):
+        p = probs.astype(np.float32) * np.float32(weight / 255.0)
+        h, w = p.shape
+        low, frac = axis_map(size[0], h)
+        frac = frac.astype(np.float32)[:, None]
+        rows = p[low] * (1 - frac) + p[np.minimum(low + 1, h - 1)] * frac
+        low, frac = axis_map(size[1], w)
+        frac = frac.astype(np.float32)
+        total += rows[:, low] * (1 - frac) + rows[:, np.minimum(low + 1, w - 1)] * frac
+    return total

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ from carmask.photos.card import UNCERTAIN, ModelCard
 from carmask.photos.fitting import DEFAULT_ASPECT, Placement, canvas, model_input, photo_mask, place
 from carmask.photos.outputs import alpha, car_box, check_background, composite, cutout
 from carmask.photos.reading import PhotoError, find_photos, read_photo
+
+if TYPE_CHECKING:
+    from carmask.network.refiner import Refiner
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +80,10 @@ def output_paths(out_dir: Path, stem: str) -> dict[str, Path]:
 def settings_key(card: ModelCard, options: Options) -> str:
     """A digest of the model's bytes, its card, the options and this code: what every photo's outputs depend on."""
     digest = hashlib.sha256(code_digest(__file__).encode())
-    with open(card.model_path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    for path in [card.model_path] + ([card.refiner_path] if card.refine == "learned" else []):
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     digest.update(json.dumps([card.to_json(), dataclasses.asdict(options)], sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
@@ -154,10 +159,12 @@ def _statistics(probs: np.ndarray, mask: np.ndarray, where: Placement) -> tuple[
     return float(mask.mean()), uncertain
 
 
-def _finish(item: _Pending, probs: np.ndarray, card: ModelCard, options: Options, paths: dict[str, Path]) -> dict:
+def _finish(item: _Pending, probs: np.ndarray, card: ModelCard, options: Options, paths: dict[str, Path],
+            refiner: Refiner | None) -> dict:
     """Write one photo's files from its model-size probabilities; return its row."""
     start = time.perf_counter()
-    mask = photo_mask(probs, item.where, card.threshold, item.full if card.refine == "guided" else None)
+    mask = photo_mask(probs, item.where, card.threshold, item.full if card.refine != "none" else None,
+                      refiner.mask if refiner else None)
     car_fraction, uncertain = _statistics(probs, mask, item.where)
     flag = card.validation.unlike(car_fraction, uncertain) if card.validation else ""
     car = cutout(item.pixels, alpha(mask, options.soft_edge))
@@ -209,10 +216,14 @@ def cut_out_photos(
     """
     from carmask.network import runtime
     from carmask.network.inference import view_averager
+    from carmask.network.refiner import Refiner
     from carmask.network.spec import TTA_SCALE
 
     photos_dir, out_dir, journal = Path(photos_dir), Path(out_dir), Path(journal)
     check_background(options.background)
+    if card.refine == "learned" and not card.refiner_path.is_file():
+        raise FileNotFoundError(f"{card.refiner_path} does not exist: {card.model_path}'s card refines with the "
+                                "learned network, which the workflow saves beside the model (rule train_refiner)")
     settings = settings_key(card, options)
     stems = output_stems(photos)
     previous = read_journal(journal)
@@ -228,12 +239,13 @@ def cut_out_photos(
     if todo:
         runtime.configure(threads)
         infer = view_averager(load_models(card), card.size, card.prediction)
+        refiner = Refiner.load(card.refiner_path) if card.refine == "learned" else None
         sizes = [card.size] + ([(round(card.size[0] * TTA_SCALE), round(card.size[1] * TTA_SCALE))] if card.prediction.views[1] else [])
         progress = Progress(len(todo), "photos", log, bar=True)
         journal.parent.mkdir(parents=True, exist_ok=True)
         with open(journal, "a", buffering=1) as record, ThreadPoolExecutor(max(1, threads)) as pool:
             for chunk in _batches(todo, min(card.prediction.batch_size, MAX_PHOTOS_IN_MEMORY)):
-                for row in _run_batch(chunk, infer, pool, photos_dir, out_dir, stems, settings, sizes, card, options):
+                for row in _run_batch(chunk, infer, pool, photos_dir, out_dir, stems, settings, sizes, card, options, refiner):
                     record.write(json.dumps(row) + "\n")
                     rows[row["photo"]] = row
                 progress.update(len(chunk))
@@ -242,7 +254,7 @@ def cut_out_photos(
     return table.astype({"flagged": bool, "width": "Int64", "height": "Int64"})
 
 
-def _run_batch(chunk, infer, pool, photos_dir, out_dir, stems, settings, sizes, card, options) -> Iterator[dict]:
+def _run_batch(chunk, infer, pool, photos_dir, out_dir, stems, settings, sizes, card, options, refiner) -> Iterator[dict]:
     """The rows of one batch in order, each as soon as it is final: photos are read and written on the pool's threads.
 
     Decoding, resizing, upsampling and PNG/JPEG encoding release the GIL, so
@@ -260,7 +272,7 @@ def _run_batch(chunk, infer, pool, photos_dir, out_dir, stems, settings, sizes, 
     def finish(pair) -> dict:
         item, p = pair
         item.seconds += share
-        return _finish(item, p, card, options, output_paths(out_dir, stems[item.photo]))
+        return _finish(item, p, card, options, output_paths(out_dir, stems[item.photo]), refiner)
 
     yield from pool.map(finish, zip(ready, probs))
 

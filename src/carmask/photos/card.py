@@ -73,6 +73,11 @@ class ModelCard:
     architecture: Architecture | None = None
     validation: ValidationRange | None = None
 
+    @property
+    def refiner_path(self) -> Path:
+        """Where the learned refinement (``refine: learned``) of the model lies: beside it."""
+        return self.model_path.with_name("refiner.keras")
+
     def to_json(self) -> dict[str, Any]:
         """The card as written to ``card.json`` (the model's path is where the card lies, not in it)."""
         data = {

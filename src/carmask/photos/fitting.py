@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from carmask.masks.refine import refined_mask
+from carmask.masks.refine import BandRefiner, refined_mask
 from carmask.masks.upsample import mean_mask
+
 
 #: ``pad``: continue the photo's border pixels to 3:2; ``squeeze``: resize it to 3:2 regardless.
 ASPECTS = ("pad", "squeeze")
@@ -72,14 +73,19 @@ def model_input(full: np.ndarray, size: tuple[int, int], channels: int) -> np.nd
     return small[..., None] if channels == 1 else small
 
 
-def photo_mask(probs: np.ndarray, where: Placement, threshold: float, full: np.ndarray | None = None) -> np.ndarray:
+def photo_mask(probs: np.ndarray, where: Placement, threshold: float, full: np.ndarray | None = None,
+               refine_band: BandRefiner | None = None) -> np.ndarray:
     """The photo's full-size bool mask from the model-size ``uint8`` probabilities of its canvas.
 
     With ``full`` (the RGB canvas) the uncertain band along the outline is
-    re-decided by the photo's brightness (:func:`carmask.masks.refine.refined_mask`).
+    re-decided by the photo: by ``refine_band``, the learned network
+    (:meth:`carmask.network.refiner.Refiner.mask`), or without one by the
+    photo's brightness (:func:`carmask.masks.refine.refined_mask`).
     """
     if full is None:
         mask = mean_mask([probs], [1.0], where.canvas, threshold)
+    elif refine_band is not None:
+        mask = refine_band([probs], [1.0], full, threshold)
     else:
         gray = np.asarray(Image.fromarray(full).convert("L"), dtype=np.float32) / 255.0
         mask = refined_mask([probs], [1.0], gray, threshold)

@@ -3,7 +3,7 @@
 Per image: bilinear upsampling to the photo's own size from the manifest
 (of each model's map, weighted and averaged, for an ensemble), threshold,
 optionally the outline's uncertain band re-decided with the photo
-(``inference.refine``), RLE. Streaming, so a job's memory is one batch of probabilities per model
+(``inference.refine``: a guided filter, or the learned network), RLE. Streaming, so a job's memory is one batch of probabilities per model
 plus one full-size mask, whatever the shard size.
 """
 
@@ -22,7 +22,7 @@ from carmask.masks import rle
 from carmask.masks.upsample import mean_mask
 from carmask.logs import Progress
 from carmask.masks.probability_maps import read_members
-from carmask.masks.refine import METHODS, load_gray, refined_mask
+from carmask.masks.refine import METHODS, BandRefiner, load_gray, load_rgb, refined_mask
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ def iter_rle(
     sizes: dict[str, tuple[int, int]],
     threshold: float,
     photos: dict[str, str] | None = None,
+    refine_band: BandRefiner | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Yield (img, rle) for every photo of the predictions files ``pred_paths``.
 
@@ -44,14 +45,18 @@ def iter_rle(
     mask of their ``weights``-weighted mean at full size. ``sizes`` maps
     image name to its full (height, width). With ``photos`` (image name to
     its file), the uncertain band along each outline is re-decided with the
-    photo (:mod:`carmask.masks.refine`).
+    photo: by a guided filter on its brightness (:mod:`carmask.masks.refine`),
+    or by ``refine_band`` from its colour (the learned network's
+    :meth:`carmask.network.refiner.Refiner.mask`).
     """
     for img, maps in read_members(pred_paths):
         try:
             size = sizes[img]
         except KeyError:
             raise ValueError(f"{pred_paths[0]}: prediction for {img}, which is not in the manifest") from None
-        if photos is not None:
+        if photos is not None and refine_band is not None:
+            mask = refine_band(maps, weights, load_rgb(photos[img], size), threshold)
+        elif photos is not None:
             gray = load_gray(photos[img])
             if gray.shape != tuple(size):
                 raise ValueError(f"{photos[img]} is {gray.shape[1]}x{gray.shape[0]}, the manifest says "
@@ -64,16 +69,22 @@ def iter_rle(
 
 def encode_shard(
     pred_paths: Sequence[str], weights: Sequence[float], items_path: str, out_path: str, threshold: float,
-    refine: str = "none",
+    refine: str = "none", refine_band: BandRefiner | None = None,
 ) -> None:
     """Encode one shard (of one model, or of an ensemble's models) into an (img, rle_mask) parquet file.
 
-    ``refine``: ``none``, or ``guided`` to re-decide each outline's uncertain
-    band with the photo (:mod:`carmask.masks.refine`; reads every photo at full size).
+    ``refine``: ``none``, or ``guided`` or ``learned`` to re-decide each
+    outline's uncertain band with the photo (reads every photo at full size);
+    ``learned`` takes the trained network's ``refine_band``
+    (:meth:`carmask.network.refiner.Refiner.mask`): the rule's script loads
+    it, so this stage, and the encode jobs that do not use it, import no
+    TensorFlow.
     """
     if refine not in METHODS:
         raise ValueError(f"inference.refine is {refine!r}; it must be one of {', '.join(METHODS)}")
-    refined = refine == "guided"
+    if (refine == "learned") != (refine_band is not None):
+        raise ValueError(f"inference.refine {refine!r} takes a trained refiner exactly when it is 'learned'")
+    refined = refine != "none"
     items = pd.read_parquet(items_path, columns=["img", "height", "width", *(["image_path"] if refined else [])])
     sizes = dict(zip(items["img"], zip(items["height"].tolist(), items["width"].tolist())))
     photos = dict(zip(items["img"], items["image_path"])) if refined else None
@@ -83,7 +94,7 @@ def encode_shard(
     with files.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, RLE_SCHEMA, compression="zstd") as writer:
         names: list[str] = []
         codes: list[str] = []
-        for img, code in iter_rle(pred_paths, weights, sizes, threshold, photos):
+        for img, code in iter_rle(pred_paths, weights, sizes, threshold, photos, refine_band):
             names.append(img)
             codes.append(code)
             progress.update()
