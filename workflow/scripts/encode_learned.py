@@ -1,19 +1,10 @@
-"""Rule encode with inference.refine learned: loads the entry's trained refiner, then encodes as rule encode."""
+"""Rule encode with inference.refine learned: the entry's trained refiner loaded, then the same job as rule encode's script."""
 
 from carmask.logs import setup
 from carmask.network import runtime
 from carmask.network.refiner import Refiner
-from carmask.stages.encode import encode_shard
-from carmask.stages.threshold import resolve
+from carmask.stages.encode import encode_job
 
 setup(snakemake.log[0])
 runtime.configure(snakemake.threads)
-encode_shard(
-    list(snakemake.input.predictions),
-    list(snakemake.params.weights.values()),
-    snakemake.input.manifest,
-    snakemake.output[0],
-    threshold=resolve(snakemake.params.threshold, snakemake.input.get("threshold")),
-    refine=snakemake.params.refine,
-    refine_band=Refiner.load(snakemake.input.refiner).mask,
-)
+encode_job(snakemake.input, snakemake.params, snakemake.output[0], Refiner.load(snakemake.input.refiner).mask)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from typing import Any
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,7 @@ from carmask.masks.upsample import mean_mask
 from carmask.logs import Progress
 from carmask.masks.probability_maps import read_members
 from carmask.masks.refine import METHODS, BandRefiner, load_gray, load_rgb, refined_mask
+from carmask.stages.threshold import resolve
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +104,18 @@ def encode_shard(
                 writer.write_table(pa.table([names, codes], schema=RLE_SCHEMA))
                 names, codes = [], []
         writer.write_table(pa.table([names, codes], schema=RLE_SCHEMA))
+
+
+def encode_job(inputs: Any, params: Any, out_path: str, refine_band: BandRefiner | None = None) -> None:
+    """One encode job from the rule's inputs and parameters (both of its scripts, with and without a learned refiner).
+
+    ``inputs`` and ``params`` are the rule's named inputs and parameters
+    (Snakemake's, or any mapping): ``predictions`` (one file per member),
+    ``manifest`` and, with ``inference.threshold: auto``, ``threshold``;
+    ``weights`` (by member), ``threshold`` and ``refine``.
+    """
+    encode_shard(
+        list(inputs["predictions"]), list(params["weights"].values()), inputs["manifest"], out_path,
+        threshold=resolve(params["threshold"], inputs.get("threshold")), refine=params["refine"],
+        refine_band=refine_band,
+    )
