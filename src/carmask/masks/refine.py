@@ -43,25 +43,29 @@ METHODS = ("none", "guided", "learned")
 BandRefiner = Callable[[Sequence[np.ndarray], Sequence[float], np.ndarray, float], np.ndarray]
 
 
-def load_gray(path: str | Path) -> np.ndarray:
-    """The photo's brightness at full size, float32 in [0, 1].
+def _checked(path: str | Path, photo: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``photo`` itself; an error naming ``path`` when it is not ``size`` (H, W), as the manifest recorded it."""
+    if size is not None and photo.shape[:2] != tuple(size):
+        raise ValueError(f"{path} is {photo.shape[1]}x{photo.shape[0]}, the manifest says {size[1]}x{size[0]}: "
+                         "the photo changed since the manifest was made")
+    return photo
+
+
+def load_gray(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The photo's brightness at full size, float32 in [0, 1]; checked against ``size`` (H, W) when given.
 
     JPEGs decode their luminance channel only (``draft("L")``), skipping
     the colour planes: the guide needs no colour.
     """
     with Image.open(path) as img:
         img.draft("L", img.size)
-        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        return _checked(path, np.asarray(img.convert("L"), dtype=np.float32) / 255.0, size)
 
 
 def load_rgb(path: str | Path, size: tuple[int, int]) -> np.ndarray:
     """The photo at full size, ``uint8`` (H, W, 3); an error naming it when it is not ``size`` (H, W)."""
     with Image.open(path) as img:
-        rgb = np.asarray(img.convert("RGB"))
-    if rgb.shape[:2] != tuple(size):
-        raise ValueError(f"{path} is {rgb.shape[1]}x{rgb.shape[0]}, the manifest says {size[1]}x{size[0]}: "
-                         "the photo changed since the manifest was made")
-    return rgb
+        return _checked(path, np.asarray(img.convert("RGB")), size)
 
 
 def _window_sums(x: np.ndarray, r: int, axis: int) -> np.ndarray:

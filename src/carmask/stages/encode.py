@@ -59,11 +59,7 @@ def iter_rle(
         if photos is not None and refine_band is not None:
             mask = refine_band(maps, weights, load_rgb(photos[img], size), threshold)
         elif photos is not None:
-            gray = load_gray(photos[img])
-            if gray.shape != tuple(size):
-                raise ValueError(f"{photos[img]} is {gray.shape[1]}x{gray.shape[0]}, the manifest says "
-                                 f"{size[1]}x{size[0]}: the photo changed since the manifest was made")
-            mask = refined_mask(maps, weights, gray, threshold)
+            mask = refined_mask(maps, weights, load_gray(photos[img], size), threshold)
         else:
             mask = mean_mask(maps, weights, size, threshold)
         yield img, rle.encode(mask)
