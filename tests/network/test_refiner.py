@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -135,6 +136,30 @@ def test_spec_from_config_checks_its_settings():
         RefinerSpec(epochs=0)
     with pytest.raises(ValueError, match="refiner.dilations"):
         RefinerSpec(dilations=())
+    with pytest.raises(ValueError, match="refiner.train_precision is 'bf16'"):
+        RefinerSpec(train_precision="bf16")
+
+
+def test_a_bf16_refiner_computes_its_convolutions_in_bf16_and_keeps_its_policy_when_saved(tmp_path):
+    spec = RefinerSpec(filters=6, dilations=(1, 3, 2), train_precision="mixed_bfloat16")
+    model = build_refiner(spec)
+    convs = [layer for layer in model.layers if layer.name.startswith("conv")]
+    assert [layer.compute_dtype for layer in convs] == ["bfloat16"] * 3
+    assert {w.dtype for w in model.weights} == {"float32"}
+    assert model.get_layer("correction").compute_dtype == "float32"
+    # untrained, the correction is exactly zero: the bilinear mask, as in float32
+    rgb, _, probs = scene(offset=3, seed=0)
+    np.testing.assert_array_equal(Refiner(model).mask([probs], [1.0], rgb, 0.5), mean_mask([probs], [1.0], FULL, 0.5))
+    trained = randomised(spec)
+    trained.save(tmp_path / "r.keras")
+    loaded = Refiner.load(tmp_path / "r.keras")
+    assert [layer.compute_dtype for layer in loaded.model.layers if layer.name.startswith("conv")] == ["bfloat16"] * 3
+    x = refiner_input(rgb, full_probabilities([probs], [1.0], FULL))[None]
+    np.testing.assert_array_equal(np.asarray(loaded.model(x)), np.asarray(trained(x)))
+    # bf16 rounds: close to the same weights computing in float32, not equal
+    plain = build_refiner(dataclasses.replace(spec, train_precision="float32"))
+    plain.set_weights(trained.get_weights())
+    np.testing.assert_allclose(np.asarray(trained(x)), np.asarray(plain(x)), atol=0.5)
 
 
 def write_photos(folder, scenes, offset: int):

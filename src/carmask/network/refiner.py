@@ -40,6 +40,7 @@ from carmask.masks.probability_maps import read_members
 from carmask.masks.refine import BAND, load_rgb
 from carmask.masks.upsample import full_probabilities, pixels_between
 from carmask.network import runtime
+from carmask.planning.settings import PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class RefinerSpec:
     ``crop`` is the side of a training crop, ``crops_per_photo`` how many are
     centred on random band pixels of each training photo; the loss counts
     the band's pixels at least ``crop // 8`` from a crop's border.
+    ``train_precision`` is the Keras dtype policy the convolutions compute
+    in, when training and when refining (the saved network keeps it).
     """
 
     filters: int = 16
@@ -68,6 +71,7 @@ class RefinerSpec:
     batch_size: int = 32
     learning_rate: float = 0.002
     seed: int = 0
+    train_precision: str = "float32"
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> RefinerSpec:
@@ -91,13 +95,17 @@ class RefinerSpec:
             raise ValueError(f"refiner.crop {self.crop} leaves no pixels to learn from")
         if not self.learning_rate > 0:
             raise ValueError(f"refiner.learning_rate must be positive, got {self.learning_rate}")
+        if self.train_precision not in PRECISIONS:
+            raise ValueError(f"refiner.train_precision is {self.train_precision!r}; it must be one of {', '.join(PRECISIONS)}")
 
 
 def build_refiner(spec: RefinerSpec):
     """The refinement network: (photo RGB in [0, 1], upsampled probability) -> refined logit, any size.
 
     The last convolution starts at zero, so before training the logit is
-    the probability's own and the mask the bilinear one.
+    the probability's own and the mask the bilinear one. The 3x3
+    convolutions compute in ``spec.train_precision``; the correction and
+    the logit stay float32.
     """
     import keras
     from keras import layers
@@ -105,8 +113,9 @@ def build_refiner(spec: RefinerSpec):
     inputs = keras.Input((None, None, 4), name="rgb_and_probability")
     x = inputs
     for i, rate in enumerate(spec.dilations):
-        x = layers.Conv2D(spec.filters, 3, padding="same", dilation_rate=rate, activation="relu", name=f"conv{i}")(x)
-    delta = layers.Conv2D(1, 1, kernel_initializer="zeros", name="correction")(x)
+        x = layers.Conv2D(spec.filters, 3, padding="same", dilation_rate=rate, activation="relu", name=f"conv{i}",
+                          dtype=spec.train_precision)(x)
+    delta = layers.Conv2D(1, 1, kernel_initializer="zeros", name="correction", dtype="float32")(x)
     prob = keras.ops.clip(inputs[..., 3:4], _CLIP, 1 - _CLIP)
     logit = keras.ops.log(prob) - keras.ops.log(1 - prob) + delta
     return keras.Model(inputs, logit, name="refiner")
