@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ TILE = 64
 TILES_PER_CALL = 64
 #: The network's logit is clipped probability's logit plus its output.
 _CLIP = 1e-4
+#: About this many crops, evenly spread over the training photos, measure the band loss before and after training.
+LOSS_SAMPLE = 2048
 
 
 @dataclass(frozen=True)
@@ -169,27 +172,38 @@ def photo_crops(rgb: np.ndarray, probs: np.ndarray, truth: np.ndarray, spec: Ref
 
 
 def training_crops(items: pd.DataFrame, pred_paths: Sequence[str], weights: Sequence[float],
-                   spec: RefinerSpec) -> np.ndarray:
-    """Crops of every training photo (:func:`photo_crops`), from its members' predictions, in file order."""
+                   spec: RefinerSpec, threads: int = 1) -> np.ndarray:
+    """Crops of every training photo (:func:`photo_crops`), from its members' predictions, in file order.
+
+    ``threads`` photos are decoded and cropped at once; each photo draws its
+    crops from its own generator (the seed and its place in the file), so the
+    crops are the same whatever the number of threads.
+    """
     rows = items.set_index("img")
-    rng = np.random.default_rng(spec.seed)
     progress = Progress(len(items), "photos cropped", log)
-    crops = []
-    for img, maps in read_members(pred_paths):
+
+    def crop(job: tuple[int, tuple[str, list[np.ndarray]]]) -> np.ndarray:
+        k, (img, maps) = job
         if img not in rows.index:
             raise ValueError(f"{pred_paths[0]}: prediction for {img}, which is not in the training split")
         row = rows.loc[img]
         size = (int(row["height"]), int(row["width"]))
         probs = full_probabilities(maps, weights, size)
-        crops.append(photo_crops(load_rgb(row["image_path"], size), probs, load_mask(row["mask_path"]), spec, rng))
-        progress.update()
+        rng = np.random.default_rng([spec.seed, k])
+        return photo_crops(load_rgb(row["image_path"], size), probs, load_mask(row["mask_path"]), spec, rng)
+
+    crops = []
+    with ThreadPoolExecutor(max(threads, 1)) as pool:
+        for photo in pool.map(crop, enumerate(read_members(pred_paths))):
+            crops.append(photo)
+            progress.update()
     if not crops or not sum(len(c) for c in crops):
         raise ValueError(f"{pred_paths[0]}: no training photo has an uncertain band to learn from")
     return np.concatenate(crops)
 
 
-def crop_dataset(crops: np.ndarray, spec: RefinerSpec):
-    """Shuffled batches (input, truth, loss weight) of ``uint8`` crops, converted to floats one batch at a time."""
+def crop_dataset(crops: np.ndarray, spec: RefinerSpec, shuffle: bool = True):
+    """Batches (input, truth, loss weight) of ``uint8`` crops, shuffled, converted to floats one batch at a time."""
     import tensorflow as tf
 
     border = spec.crop // 8
@@ -203,10 +217,10 @@ def crop_dataset(crops: np.ndarray, spec: RefinerSpec):
         weight = tf.cast((probs > BAND[0]) & (probs < BAND[1]), tf.float32) * inner
         return tf.concat([rgb, probs], axis=-1), truth, weight
 
-    return (tf.data.Dataset.from_tensor_slices(crops)
-            .shuffle(len(crops), seed=spec.seed, reshuffle_each_iteration=True)
-            .batch(spec.batch_size)
-            .map(to_float, num_parallel_calls=1))
+    data = tf.data.Dataset.from_tensor_slices(crops)
+    if shuffle:
+        data = data.shuffle(len(crops), seed=spec.seed, reshuffle_each_iteration=True)
+    return data.batch(spec.batch_size).map(to_float, num_parallel_calls=1).prefetch(1)
 
 
 def train_refiner(items_path: str, pred_paths: Sequence[str], weights: Sequence[float], spec: RefinerSpec,
@@ -224,25 +238,29 @@ def train_refiner(items_path: str, pred_paths: Sequence[str], weights: Sequence[
 
     items = pd.read_parquet(items_path, columns=["img", "image_path", "mask_path", "height", "width"])
     start = time.perf_counter()
-    crops = training_crops(items, pred_paths, weights, spec)
+    crops = training_crops(items, pred_paths, weights, spec, threads)
     log.info("%d crops of %d photos in %.0f s", len(crops), len(items), time.perf_counter() - start)
+    sample = crop_dataset(crops[::max(len(crops) // LOSS_SAMPLE, 1)], spec, shuffle=False)
     model = build_refiner(spec)
     steps = -(-len(crops) // spec.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(spec.learning_rate, decay_steps=spec.epochs * steps)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras.losses.BinaryCrossentropy(from_logits=True))
     data = crop_dataset(crops, spec)
-    before = float(model.evaluate(data, verbose=0))
+    before = float(model.evaluate(sample, verbose=0))
     fit_start = time.perf_counter()
     history = model.fit(data, epochs=spec.epochs, verbose=2)
     seconds = time.perf_counter() - fit_start
+    after = float(model.evaluate(sample, verbose=0))
     with files.atomic_path(model_path) as tmp:
         model.save(tmp)
     facts = {
         "photos": len(items), "crops": len(crops), "params": int(model.count_params()), "reach": reach(model),
-        "band_loss_before": round(before, 5), "band_loss": [round(float(v), 5) for v in history.history["loss"]],
+        "sample_loss": [round(before, 5), round(after, 5)],
+        "band_loss": [round(float(v), 5) for v in history.history["loss"]],
         "train_seconds": round(seconds, 1), "crops_per_s": round(spec.epochs * len(crops) / max(seconds, 1e-9), 1),
     }
-    log.info("refiner: band loss %.4f -> %.4f over %d epochs, %.0f s", before, facts["band_loss"][-1], spec.epochs, seconds)
+    log.info("refiner: band loss of a fixed sample of crops %.4f -> %.4f over %d epochs, %.0f s",
+             before, after, spec.epochs, seconds)
     files.write_json(facts, facts_path)
     return facts
 
