@@ -203,7 +203,10 @@ def training_crops(items: pd.DataFrame, pred_paths: Sequence[str], weights: Sequ
 
 
 def crop_dataset(crops: np.ndarray, spec: RefinerSpec, shuffle: bool = True):
-    """Batches (input, truth, loss weight) of ``uint8`` crops, shuffled, converted to floats one batch at a time."""
+    """Batches (input, truth, loss weight) of ``uint8`` crops, converted to floats one batch at a time.
+
+    Shuffled anew each pass when ``shuffle``; in their order otherwise (the fixed loss sample).
+    """
     import tensorflow as tf
 
     border = spec.crop // 8
