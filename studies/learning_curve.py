@@ -5,13 +5,19 @@ model of ``config/real-80.yaml`` on the first N of its training cars
 (``split.train_cars``: smaller sets nest in larger ones, and all points
 validate on the same cars) for the same number of optimisation steps:
 ``epochs`` and ``patience`` are scaled by (all training cars) / N, so 13 cars
-see each photo five times as often as 68 cars do, in the same time. Each
+see each photo five times as often as 68 cars do, in the same time. With
+``inference.refine: learned`` the refiner's ``epochs`` are scaled the same
+way, so it also sees the same number of crops at every point. Each
 point is a real ``snakemake`` run of the whole workflow in its own directory
 under ``--out`` (rerunning the script reuses finished points), scored at full
 size by the evaluate rule. Prints a table (Dice, per-car minimum, resolution
 ceiling, epochs run, training minutes) and draws it with ``--figure``.
 
     python studies/learning_curve.py --cars 13 34 68 --figure docs/images/learning-curve.png
+
+``--full-run DIR`` takes a finished run of ``config/real-80.yaml`` (all
+training cars, as documented) as the point for all cars instead of training
+it again.
 
 Needs ../shared/data/carvana-80 (skips with the reason without it); about
 30 minutes of training per point on a 2-core CPU.
@@ -50,15 +56,22 @@ def training_cars(config: dict) -> int:
 
 
 def point_overlay(config: dict, n_cars: int, all_cars: int) -> dict:
-    """The config layer of one point: N cars, epochs and patience scaled to the same steps."""
+    """The config layer of one point: N cars, epochs and patience scaled to the same steps.
+
+    The learned refiner trains on crops of the training photos, so its epochs
+    are scaled too: fewer cars, more passes, the same crops in all.
+    """
     model = config["submission_model"]
     block = config["models"][model]
     scale = all_cars / n_cars
-    return {
+    overlay = {
         "data_dir": str(DATA),
         "split": {"train_cars": n_cars},
         "models": {model: {"epochs": round(int(block["epochs"]) * scale), "patience": round(int(block["patience"]) * scale)}},
     }
+    if config["inference"]["refine"] == "learned":
+        overlay["refiner"] = {"epochs": round(int(config["refiner"]["epochs"]) * scale)}
+    return overlay
 
 
 def run_point(out: Path, overlay: dict, cores: int) -> Path:
@@ -75,12 +88,14 @@ def run_point(out: Path, overlay: dict, cores: int) -> Path:
 def point_result(out: Path, model: str) -> dict:
     metrics = json.loads((out / "results" / "metrics" / f"{model}.json").read_text())
     training = json.loads((out / "results" / "models" / model / "training.json").read_text())
+    refiner = out / "results" / "models" / model / "refiner.json"
+    refiner_seconds = json.loads(refiner.read_text())["train_seconds"] if refiner.exists() else 0.0
     return {
         "dice": metrics["dice_mean"],
         "worst_car": min(metrics["dice_per_car"].values()),
         "ceiling": metrics["resolution_ceiling"],
         "epochs": training["epochs_run"],
-        "train_min": training["train_seconds"] / 60,
+        "train_min": (training["train_seconds"] + refiner_seconds) / 60,
     }
 
 
@@ -114,6 +129,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "learning-curve", help="one workflow directory per point")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--figure", type=Path, help="draw the curve into this PNG")
+    parser.add_argument("--full-run", type=Path, help="a finished run of config/real-80.yaml: the point for all cars")
     args = parser.parse_args()
 
     header("learning curve on the 80 real cars")
@@ -126,12 +142,17 @@ def main() -> None:
     print(f"model {model}; {all_cars} training cars in the full split; budget: "
           f"{config['models'][model]['epochs']} epochs of {all_cars} cars")
     results = {}
+    if args.full_run:
+        if all_cars in args.cars:
+            raise SystemExit(f"--full-run is the {all_cars}-car point; leave {all_cars} out of --cars")
+        results[all_cars] = point_result(args.full_run, model)
     for n in sorted(args.cars):
         overlay = point_overlay(config, n, all_cars)
-        print(f"{n} cars: {overlay['models'][model]['epochs']} epochs, patience {overlay['models'][model]['patience']} ...", flush=True)
+        refiner = f", refiner {overlay['refiner']['epochs']} epochs" if "refiner" in overlay else ""
+        print(f"{n} cars: {overlay['models'][model]['epochs']} epochs, patience {overlay['models'][model]['patience']}{refiner} ...", flush=True)
         results[n] = point_result(run_point(args.out / f"cars-{n}", overlay, args.cores), model)
     print(f"{'cars':>5} {'val Dice':>9} {'worst car':>10} {'ceiling':>8} {'epochs':>7} {'train min':>10}")
-    for n, r in results.items():
+    for n, r in sorted(results.items()):
         print(f"{n:>5} {r['dice']:>9.4f} {r['worst_car']:>10.4f} {r['ceiling']:>8.4f} {r['epochs']:>7} {r['train_min']:>10.1f}")
     if args.figure:
         draw(results, args.figure)
