@@ -36,6 +36,11 @@ model-size maps are held in memory (a few MB).
     python studies/cost_split.py --run <run> --configfile config.yaml config/real-80.yaml --json real-80.json
     python studies/cost_split.py --run <run2> --configfile config.yaml studies/default-real-80.yaml \
         --json default.json --label "the default (config.yaml)" --plot docs/images/frontier.png --also real-80.json
+
+Without ``--run``, ``--plot`` draws the ``--also`` files alone (measured
+before, by runs like the above), in the order given:
+
+    python studies/cost_split.py --plot docs/images/frontier.png --also default.json real-80.json
 """
 
 from __future__ import annotations
@@ -156,8 +161,8 @@ def tflite_cost(model_path: str, spec: Architecture, batch: int, repeat: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="a finished workflow directory")
-    parser.add_argument("--configfile", nargs="+", required=True, help="its config files, in --configfile order")
+    parser.add_argument("--run", type=Path, help="a finished workflow directory (without it: only --plot the --also files)")
+    parser.add_argument("--configfile", nargs="+", help="its config files, in --configfile order")
     parser.add_argument("--photos", type=int, default=64, help="validation photos timed per part (Dice uses all)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -166,6 +171,13 @@ def main() -> None:
     parser.add_argument("--also", nargs="*", type=Path, default=[], help="--json files of other recipes, drawn beside it")
     args = parser.parse_args()
 
+    if args.run is None:
+        if not (args.plot and args.also):
+            parser.error("without --run, give --plot and the --also files to draw")
+        plot([json.loads(p.read_text()) for p in args.also], args.plot)
+        return
+    if not args.configfile:
+        parser.error("--run needs the --configfile files it ran with")
     header("a test photo's cost, part by part, and the Dice/time frontier")
     config, val = finished_run(args.run, args.configfile)
     name = config["submission_model"]
@@ -305,7 +317,7 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(10.5, 4.5))
     for result, colour in zip(results, ("tab:blue", "tab:orange", "tab:green")):
         for how, marker in (("none", "o"), ("guided", "s"), ("learned", "^")):
             rows = [r for r in result["frontier"] if r["refine"] == how]
@@ -320,12 +332,13 @@ def plot(results: list[dict], path: Path) -> None:
         ax.plot([r["test_set_min"] for r in mixed], [r["dice"] for r in mixed], ":", color=colour,
                 label=f"{result['label']}, refined, flip_scale only on the most uncertain photos")
     ax.axvline(20, color="grey", linewidth=0.8)
+    ax.margins(x=0.1)  # room for the labels of the last points
     ax.set_xscale("log")  # 17 minutes to several hours
     ax.set_xlabel("100,064 test photos on 2 cores, minutes (projected, log scale)")
     ax.set_ylabel("validation Dice, full size")
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: no point hidden
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
 
 
 if __name__ == "__main__":
