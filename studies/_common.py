@@ -7,7 +7,9 @@ the studies need is here. Neither folder imports from ``tests/``.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+from collections import defaultdict
 from pathlib import Path
 
 _path = Path(__file__).resolve().parents[1] / "benchmarks" / "_common.py"
@@ -43,3 +45,17 @@ def finished_run(run: Path, configfiles: list[str]):
     for column in ("image_path", "mask_path"):
         val[column] = [str(run / p) for p in val[column]]
     return config, val
+
+
+def job_benchmarks(work: Path) -> dict[str, list[dict]]:
+    """Every job's benchmark row (seconds, max RSS in MB), by rule."""
+    by_rule: dict[str, list[dict]] = defaultdict(list)
+    root = work / "logs" / "benchmarks"
+    for tsv in sorted(root.rglob("*.tsv")):
+        rel = tsv.relative_to(root)
+        rule = {"manifest/train.tsv": "manifest_train", "manifest/test.tsv": "manifest_test"}.get(str(rel), rel.parts[0].removesuffix(".tsv"))
+        with open(tsv) as f:
+            row = next(csv.DictReader(f, delimiter="\t"))
+        rss = row.get("max_rss", "NA")  # NA: the job ended before the first memory sample
+        by_rule[rule].append({"path": str(rel), "s": float(row["s"]), "max_rss_mb": float(rss) if rss not in ("", "NA") else 0.0})
+    return by_rule

@@ -30,19 +30,17 @@ names to full-size demo photos instead (speed only; the masks mean nothing).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 
-from _common import ROOT, copy_workflow, header
+from _common import ROOT, copy_workflow, header, job_benchmarks
 
 from carmask.demo.dataset import generate  # noqa: E402
 from carmask.stages.submission import read_submission, validate_submission  # noqa: E402
@@ -112,20 +110,6 @@ def run_workflow(work: Path, data: Path, configfiles: list[str], cores: int, set
         tail = (work / "snakemake.out").read_text()[-3000:]
         raise SystemExit(f"snakemake failed ({proc.returncode}) after {wall:.0f} s:\n{tail}")
     return wall
-
-
-def job_benchmarks(work: Path) -> dict[str, list[dict]]:
-    """Every job's benchmark row (seconds, max RSS in MB), by rule."""
-    by_rule: dict[str, list[dict]] = defaultdict(list)
-    root = work / "logs" / "benchmarks"
-    for tsv in sorted(root.rglob("*.tsv")):
-        rel = tsv.relative_to(root)
-        rule = {"manifest/train.tsv": "manifest_train", "manifest/test.tsv": "manifest_test"}.get(str(rel), rel.parts[0].removesuffix(".tsv"))
-        with open(tsv) as f:
-            row = next(csv.DictReader(f, delimiter="\t"))
-        rss = row.get("max_rss", "NA")  # NA: the job ended before the first memory sample
-        by_rule[rule].append({"path": str(rel), "s": float(row["s"]), "max_rss_mb": float(rss) if rss not in ("", "NA") else 0.0})
-    return by_rule
 
 
 def disk_mb(folder: Path) -> float:
