@@ -1,7 +1,7 @@
 """Predict throughput and prediction size on disk, default model.
 
 Measures images/s of carmask's batched predict path
-(``carmask.network.inference.write_probabilities``: tf.data decode with JPEG draft
+(``carmask.network.inference.write_probabilities``: threaded decode with JPEG draft
 scaling, one ``tf.function`` call per batch of ``inference.batch_size``,
 streamed zstd parquet), with and without flip TTA (``inference.tta``), for the config's
 ``submission_model`` at its configured input size (random weights: speed does

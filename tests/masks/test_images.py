@@ -127,3 +127,36 @@ def test_load_image_sizes_decodes_once_per_draft_scale(tmp_path, monkeypatch):
     decodes.clear()
     images.load_image_sizes(path, [(96, 144), (400, 600)])
     assert decodes == [(240, 160), (959, 640)]  # 1/8 and 1/2: one each
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_photo_batches_are_load_image_sizes_in_order(tmp_path, threads):
+    rng = np.random.default_rng(2)
+    paths = []
+    for i in range(7):
+        path = tmp_path / f"{i}.jpg"
+        Image.fromarray((rng.random((128, 192, 3)) * 255).astype(np.uint8)).save(path)
+        paths.append(str(path))
+    sizes = [(16, 24), (20, 30)]
+    batches = list(images.photo_batches(paths, sizes, 3, 3, threads))
+    assert [len(b) for b in batches] == [2, 2, 2] and [b[0].shape[0] for b in batches] == [3, 3, 1]
+    for i, path in enumerate(paths):
+        want = images.load_image_sizes(path, sizes, 3)
+        for view in range(2):
+            assert batches[i // 3][view].dtype == np.uint8
+            assert np.array_equal(batches[i // 3][view][i % 3], want[view])
+    assert list(images.photo_batches([], sizes, 3, 3)) == []
+
+
+def test_photo_batches_reads_a_bounded_number_of_batches_ahead(tmp_path, monkeypatch):
+    path = tmp_path / "a.jpg"
+    Image.fromarray(np.full((64, 96, 3), 9, np.uint8)).save(path)
+    read = []
+    load = images.load_image_sizes
+    monkeypatch.setattr(images, "load_image_sizes", lambda p, *a: read.append(p) or load(p, *a))
+    batches = images.photo_batches([str(path)] * 40, [(8, 12)], 3, 4, threads=2, ahead=2)
+    next(batches)
+    assert len(read) <= 4 * (2 + 1)  # the batch in use and two ahead; not the other 28 photos
+    batches.close()
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        list(images.photo_batches([str(path), str(tmp_path / "missing.jpg")], [(8, 12)], 3, 1))

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carmask.network.datasets import image_dataset, training_dataset
+from carmask.masks.images import photo_batches
+from carmask.network.datasets import training_dataset
 from carmask.network.spec import Architecture, Augmentation, ModelSpec, Training
 from carmask.demo.dataset import generate
 
@@ -55,8 +56,8 @@ def test_shapes_ranges_and_soft_targets(frame):
     assert x.shape == (4, 20, 30, 3) and y.shape == (4, 20, 30, 1)
     assert 0 <= x.min() and x.max() <= 1 and 0 <= y.min() and y.max() <= 1
     assert ((y > 0) & (y < 1)).any()  # the outline is soft (area-averaged)
-    imgs = np.concatenate(list(image_dataset(frame["image_path"].tolist(), (20, 30), 3, 3)))
-    np.testing.assert_array_equal(imgs, x)  # the same decode for training and inference
+    imgs = np.concatenate([b[0] for b in photo_batches(frame["image_path"].tolist(), [(20, 30)], 3, 3)])
+    np.testing.assert_array_equal(imgs.astype(np.float32) / np.float32(255), x)  # the same decode for training and inference
 
 
 def test_augmentation_is_seeded_and_keeps_masks_aligned(frame):

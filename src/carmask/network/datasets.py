@@ -1,4 +1,4 @@
-"""tf.data input pipelines for training and inference.
+"""The tf.data input pipeline of training (inference reads with :func:`carmask.masks.images.photo_batches`).
 
 Photos are decoded in parallel by Pillow (with JPEG draft scaling) inside
 ``tf.numpy_function``; decoded training examples are cached as ``uint8`` at
@@ -7,7 +7,6 @@ model size (4x smaller than float32), so later epochs read memory, not JPEGs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,38 +16,6 @@ from carmask.masks import images
 from carmask.network.spec import ModelSpec
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def image_dataset(
-    paths: Sequence[str], size: tuple[int, int], channels: int, batch_size: int, second_size: tuple[int, int] | None = None
-) -> tf.data.Dataset:
-    """Batches of float32 photos in [0, 1] at ``size`` (height, width), in ``paths`` order.
-
-    With ``second_size`` each element is a pair: the batch at ``size`` and
-    the same photos decoded at ``second_size`` (for a second-scale view).
-    """
-
-    def load(path: bytes) -> np.ndarray:
-        return images.load_image(path.decode(), size, channels)
-
-    def to_float(img: tf.Tensor, at: tuple[int, int]) -> tf.Tensor:
-        img.set_shape((*at, channels))
-        return tf.cast(img, tf.float32) / 255.0
-
-    def tf_load(path: tf.Tensor) -> tf.Tensor:
-        return to_float(tf.numpy_function(load, [path], tf.uint8, stateful=False), size)
-
-    def load_both(path: bytes) -> tuple[np.ndarray, np.ndarray]:
-        img, second = images.load_image_sizes(path.decode(), [size, second_size], channels)
-        return img, second
-
-    def tf_load_both(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        img, second = tf.numpy_function(load_both, [path], (tf.uint8, tf.uint8), stateful=False)
-        return to_float(img, size), to_float(second, second_size)
-
-    ds = tf.data.Dataset.from_tensor_slices(list(paths))
-    ds = ds.map(tf_load if second_size is None else tf_load_both, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def training_dataset(frame: pd.DataFrame, spec: ModelSpec, training: bool) -> tf.data.Dataset:

@@ -11,7 +11,7 @@ and one signature, ``serving_default``, that takes what the pipeline feeds
 its models and always returns probabilities, whatever the head:
 
 - input ``image``: float32 ``(batch, height, width, channels)`` in [0, 1]
-  (the photo's uint8 values divided by 255, as :func:`carmask.network.datasets.image_dataset` makes them);
+  (the photo's uint8 values divided by 255, as the predict stage feeds them);
 - output ``probability``: float32 ``(batch, height, width, 1)``, the car's
   probability per pixel at model size (a linear head's logits go through a
   sigmoid in the export).

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from carmask import files
 from carmask.network import runtime
-from carmask.masks.images import quantise
+from carmask.masks.images import photo_batches, quantise
 from carmask.logs import Progress
 from carmask.masks.probability_maps import PREDICTIONS_ROW_GROUP, PREDICTIONS_SCHEMA, record_batch, timing_path
 from carmask.network.spec import TTA_SCALE, Architecture, Prediction
@@ -74,20 +74,19 @@ def view_averager(models: Sequence, size: tuple[int, int], how: Prediction):
     return infer
 
 
-def iter_probabilities(models: Sequence, paths: Sequence[str], spec: Architecture, how: Prediction) -> Iterator[np.ndarray]:
-    """Yield ``uint8`` probability batches (b, h, w) at model size for ``paths`` in order (views: :func:`view_averager`)."""
-    from carmask.network.datasets import image_dataset
+def iter_probabilities(
+    models: Sequence, paths: Sequence[str], spec: Architecture, how: Prediction, threads: int = 1
+) -> Iterator[np.ndarray]:
+    """Yield ``uint8`` probability batches (b, h, w) at model size for ``paths`` in order (views: :func:`view_averager`).
 
-    if not len(paths):
-        return  # an empty shard (more shards than images)
+    ``threads`` decode the next batches while the network runs (:func:`photo_batches`).
+    """
     infer = view_averager(models, spec.size, how)
-    second = spec.scaled(TTA_SCALE).size if how.views[1] else None
-    # Take exactly the batches there are instead of waiting for tf.data's
-    # end-of-sequence, which took 30-40 s after the last batch of a large
-    # shard (measured on 1,000 and 6,254 photos).
-    n_batches = -(-len(paths) // how.batch_size)
-    for _, batch in zip(range(n_batches), image_dataset(paths, spec.size, spec.channels, how.batch_size, second)):
-        yield quantise(to_probability(infer(batch).numpy(), spec.output_activation))
+    sizes = [spec.size] + ([spec.scaled(TTA_SCALE).size] if how.views[1] else [])
+    for batch in photo_batches(paths, sizes, spec.channels, how.batch_size, threads):
+        # float32 in [0, 1], as the network trained on (carmask.network.datasets)
+        views = [photos.astype(np.float32) / np.float32(255.0) for photos in batch]
+        yield quantise(to_probability(infer(views[0] if len(views) == 1 else tuple(views)).numpy(), spec.output_activation))
 
 
 def shard_rows(items: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:
@@ -156,14 +155,16 @@ def predict_shard(
     rows = shard_rows(pd.read_parquet(items_path, columns=["img", "image_path"]), shard, shards)
     models = load_for_inference(model_path, spec, how)
     log.info("shard %d/%d: %d images, model %s, %s, tta %s", shard, shards, len(rows), model_path, how.precision, how.tta)
-    rate = write_probabilities(models, rows, out_path, spec, how)
+    rate = write_probabilities(models, rows, out_path, spec, how, threads)
     log.info("%.1f images/s", rate)
     files.write_json({"images": len(rows), "images_per_s": round(rate, 3), "precision": how.precision,
                       "batch_size": how.batch_size, "tta": how.tta, "threads": threads}, timing_out or timing_path(out_path))
 
 
-def write_probabilities(models: Sequence, rows: pd.DataFrame, out_path: str | Path, spec: Architecture, how: Prediction) -> float:
-    """Stream predictions for ``rows`` into a zstd-compressed parquet file; return images/s.
+def write_probabilities(
+    models: Sequence, rows: pd.DataFrame, out_path: str | Path, spec: Architecture, how: Prediction, threads: int = 1
+) -> float:
+    """Stream predictions for ``rows`` into a zstd-compressed parquet file; return images/s (``threads``: :func:`iter_probabilities`).
 
     The rate leaves out the first batch, which pays for tracing. The file
     holds nothing that varies between runs (no timings), so the same model,
@@ -176,7 +177,7 @@ def write_probabilities(models: Sequence, rows: pd.DataFrame, out_path: str | Pa
     with files.atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, PREDICTIONS_SCHEMA, compression="zstd") as writer:
         start = 0
         pending: list[pa.RecordBatch] = []
-        for probs in iter_probabilities(models, rows["image_path"].tolist(), spec, how):
+        for probs in iter_probabilities(models, rows["image_path"].tolist(), spec, how, threads):
             b = len(probs)
             pending.append(record_batch(names[start : start + b], probs))
             start += b
