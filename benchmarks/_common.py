@@ -6,6 +6,7 @@ The plain implementations the benchmarks time as baselines are in
 
 from __future__ import annotations
 
+import argparse
 import platform
 import time
 from collections.abc import Callable
@@ -69,12 +70,21 @@ def load_config() -> dict:
     return cfg
 
 
-def default_model(cfg: dict) -> tuple[str, dict]:
-    """(name, block) of the submission model; the first of models_to_run when it is "best"."""
+def default_model(cfg: dict, name: str | None = None) -> tuple[str, dict]:
+    """(name, block) of model block ``name``; by default the submission model (the first of models_to_run when it is "best")."""
+    if name is not None:
+        if name not in cfg["models"]:
+            raise SystemExit(f"--model {name}: config.yaml has no such block; it has {', '.join(cfg['models'])}")
+        return name, dict(cfg["models"][name])
     name = cfg["submission_model"]
     if name not in cfg["models"]:
         name = cfg["models_to_run"][0]
     return name, dict(cfg["models"][name])
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """``--model``: the config.yaml block a benchmark measures (:func:`default_model`)."""
+    parser.add_argument("--model", help="a config.yaml model block (default: the submission model)")
 
 
 def quiet_tensorflow() -> None:

@@ -13,6 +13,7 @@ policy; the ratio is folded / unfolded. That folding keeps the masks
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import tempfile
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import default_model, header, load_config, quiet_tensorflow, wait_for_idle
+from _common import add_model_argument, default_model, header, load_config, quiet_tensorflow, wait_for_idle
 
 quiet_tensorflow()
 
@@ -48,9 +49,13 @@ def main() -> None:
     from carmask.network.architectures import build_model
     from carmask.network.inference import load_for_inference
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_argument(parser)
+    args = parser.parse_args()
     header("BatchNorm folding: forward passes/s, folded against unfolded")
     print(f"CPU bf16 units (AMX / AVX-512 BF16): {settings.cpu_has_bf16()}")
-    _, block = default_model(load_config())
+    name, block = default_model(load_config(), args.model)
+    print(f"model: {name}")
     arch = Architecture.from_config(block).twin("float32")  # random weights: no encoder download
     runtime.configure(1)  # once per process: TensorFlow keeps its first thread settings
     wait_for_idle()

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from _common import OtherLoad, default_model, demo_folder, header, load_config, wait_for_idle
+from _common import OtherLoad, add_model_argument, default_model, demo_folder, header, load_config, wait_for_idle
 
 TARGET_MB = 2048
 GNU_TIME = Path("/usr/bin/time")
@@ -134,12 +134,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="64,512",
                         help="shard sizes (images), comma-separated; 6254 is one of Kaggle's 16 test shards (~6 min)")
+    add_model_argument(parser)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
     header("peak memory of predict and encode jobs")
     cfg = load_config()
-    name, mcfg = default_model(cfg)
+    name, mcfg = default_model(cfg, args.model)
     mcfg["encoder_weights"] = "none"
     inf = cfg["inference"]
     print(f"model: {name} at {mcfg['input_height']}x{mcfg['input_width']}x{mcfg['channels']}, batch_size "

@@ -13,12 +13,13 @@ masks (full-size Dice of a trained model) is measured by
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 
 import numpy as np
 
-from _common import default_model, header, load_config, quiet_tensorflow, wait_for_idle
+from _common import add_model_argument, default_model, header, load_config, quiet_tensorflow, wait_for_idle
 
 quiet_tensorflow()
 
@@ -80,24 +81,32 @@ def resized(arch: Architecture, size: tuple[int, int], precision: str) -> Archit
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_argument(parser)
+    args = parser.parse_args()
     header("precision: float32 and bf16 on this CPU")
     runtime.configure(2)
     print(f"CPU bf16 units (AMX / AVX-512 BF16): {settings.cpu_has_bf16()}")
     cfg = load_config()
-    _, block = default_model(cfg)
+    name, block = default_model(cfg, args.model)
+    print(f"model: {name}")
     arch = Architecture.from_config(dict(block, encoder_weights="none"))
     wait_for_idle()
+    split = arch.name != "unet"  # the pretrained-style encoders are a nested model; the U-Net has none
+    keys = [("train", "training, batch 4"), ("infer 8", "inference + flip TTA, batch 8"),
+            ("infer 32", "inference + flip TTA, batch 32")] + ([("encoder 32", "  of which the encoder alone")] if split else [])
     for size in (arch.size, (128, 192)):
         rates = {p: {"train": train_rate(resized(arch, size, p)),
                      "infer 8": infer_rate(resized(arch, size, p), 8),
-                     "infer 32": infer_rate(resized(arch, size, p), 32),
-                     "encoder 32": infer_rate(resized(arch, size, p), 32, encoder_only=True)} for p in POLICIES}
+                     "infer 32": infer_rate(resized(arch, size, p), 32)} for p in POLICIES}
+        if split:
+            for p in POLICIES:
+                rates[p]["encoder 32"] = infer_rate(resized(arch, size, p), 32, encoder_only=True)
         print(f"{size[0]}x{size[1]}:")
-        for key, label in (("train", "training, batch 4"), ("infer 8", "inference + flip TTA, batch 8"),
-                           ("infer 32", "inference + flip TTA, batch 32"), ("encoder 32", "  of which the encoder alone")):
+        for key, label in keys:
             f32, bf16 = rates["float32"][key], rates["mixed_bfloat16"][key]
             print(f"  {label:<32} float32 {f32:6.1f} images/s   bf16 {bf16:6.1f} images/s   ({bf16 / f32:.2f}x)")
-        for p in POLICIES:  # per photo: the whole model, the encoder, the rest (decoder)
+        for p in POLICIES if split else ():  # per photo: the whole model, the encoder, the rest (decoder)
             whole, enc = 1000 / rates[p]["infer 32"], 1000 / rates[p]["encoder 32"]
             print(f"  {p}: {whole:.1f} ms per photo with TTA = encoder {enc:.1f} + decoder {whole - enc:.1f}")
     real = real80_model()

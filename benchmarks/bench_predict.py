@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from _common import OtherLoad, default_model, demo_folder, header, load_config, quiet_tensorflow, real_folder, wait_for_idle
+from _common import OtherLoad, add_model_argument, default_model, demo_folder, header, load_config, quiet_tensorflow, real_folder, wait_for_idle
 
 quiet_tensorflow()
 
@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--no-kaggle-size", action="store_true", help="skip the sizes at 320x480")
     parser.add_argument("--kaggle-size-model", action="store_true",
                         help="also run the untrained model at 320x480 on 24 demo photos (slow)")
+    add_model_argument(parser)
     args = parser.parse_args()
 
     import keras
@@ -187,7 +188,7 @@ def main() -> None:
 
     header("predict throughput and predictions size")
     cfg = load_config()
-    name, block = default_model(cfg)
+    name, block = default_model(cfg, args.model)
     arch = Architecture.from_config(dict(block, encoder_weights="none"))
     batch_size = int(cfg["inference"]["batch_size"])
     size = arch.size

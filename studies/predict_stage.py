@@ -17,7 +17,7 @@ output is encoded at full size and scored against the true GIFs, and the
 pixels where two layouts' masks differ are counted. Every layout uses the
 TTA mode of ``--tta`` (flip by default, as config.yaml).
 
-    python studies/predict_stage.py --model /tmp/carmask-bench-full/workflow/results/models/mobilenetv2_pix2pix_tuned
+    python studies/predict_stage.py --model /tmp/carmask-bench-full/workflow/results/models/unet
 
 ``--model`` is a trained model's folder (``model.keras``); its block comes
 from ``config.yaml`` (or ``--configfile``) under the folder's name.

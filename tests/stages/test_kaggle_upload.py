@@ -30,7 +30,7 @@ from carmask.stages.kaggle_upload import KAGGLE_TEST_IMAGES, PendingJob, SubmitE
 from ..snakemake_runs import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = "mobilenetv2_pix2pix_tuned"
+MODEL = "unet"  # config.yaml's submission model
 STAND_IN = """#!/bin/sh
 # A stand-in for the kaggle CLI: records its arguments, one per line.
 printf '%s\\n' "$@" > "$KAGGLE_ARGS_FILE"
