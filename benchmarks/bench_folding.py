@@ -1,7 +1,7 @@
 """BatchNorm folded into the convolutions, against the network as trained: forward passes/s, same run.
 
-The default model (tuned MobileNetV2 + pix2pix, random weights: speed does
-not depend on them) saved and loaded back through
+The config's submission model, or ``--model`` (random weights: speed does
+not depend on them), saved and loaded back through
 ``carmask.network.inference.load_for_inference``, as a predict job loads it, with and
 without folding, in float32 and bf16 (``mixed_bfloat16``), at the config's
 size and at 128x192, on one thread (a predict job's). Batch 64, the
