@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from carmask.demo.dataset import generate
@@ -60,12 +60,15 @@ def header(title: str) -> None:
     print(f"machine: {machine()}")
 
 
-def load_config() -> dict:
-    """The repository's config.yaml, checked and completed by the schema as the workflow does."""
+def load_config(layers: Sequence[str] = ()) -> dict:
+    """The repository's config.yaml with ``layers`` (paths from the repository root) merged on top, as
+    ``--configfile`` does, then checked and completed by the schema as the workflow does."""
     import yaml
-    from snakemake.utils import validate
+    from snakemake.utils import update_config, validate
 
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for layer in layers:
+        update_config(cfg, yaml.safe_load((ROOT / layer).read_text()))
     validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     return cfg
 

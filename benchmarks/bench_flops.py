@@ -2,9 +2,9 @@
 
 The network's multiply-adds are counted from its layers (every Conv2D and
 Conv2DTranspose: 2 FLOPs per multiply-add; BatchNorm folded away, the rest
-negligible), for the config's submission model or ``--model``, with
-``--configfile`` layers on config.yaml (``config/real-80.yaml`` for its
-192x288 U-Net). Its forward pass is timed as a predict job runs it: loaded
+negligible; depthwise convolutions, which the U-Net has none of, are not counted), for the config's submission model or ``--model``, with
+``--configfile`` layers on config.yaml, paths from the repository root
+(``config/real-80.yaml`` for its 192x288 U-Net). Its forward pass is timed as a predict job runs it: loaded
 through ``load_for_inference`` (BatchNorm folded), one thread, batch 32, bf16
 where the CPU has bf16 units. Baseline in the same run: the same precision's
 square matmul (2048x2048, one thread), the kind of kernel a CPU reaches its
@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from _common import ROOT, add_model_argument, default_model, header, load_config, quiet_tensorflow, wait_for_idle
+from _common import add_model_argument, default_model, header, load_config, quiet_tensorflow, wait_for_idle
 
 quiet_tensorflow()
 
@@ -46,7 +45,7 @@ def network_flops(model) -> float:
                 pixels = np.prod(layer.input.shape[1:3])
             else:
                 pixels = np.prod(layer.output.shape[1:3])
-            total += 2.0 * pixels * kh * kw * cin * cout / (layer.groups if hasattr(layer, "groups") else 1)
+            total += 2.0 * pixels * kh * kw * cin * cout  # a grouped kernel already holds cin / groups
     return total
 
 
@@ -62,18 +61,14 @@ def per_s(fn, seconds: float = 6.0) -> float:
 
 def main() -> None:
     import tensorflow as tf
-    from snakemake.utils import update_config
-
     from carmask.network.architectures import build_model
     from carmask.network.inference import load_for_inference, view_averager
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_argument(parser)
-    parser.add_argument("--configfile", nargs="*", default=[], help="config layers on config.yaml, as snakemake's")
+    parser.add_argument("--configfile", nargs="*", default=[], help="config layers on config.yaml (from the repository root)")
     args = parser.parse_args()
-    cfg = load_config()
-    for layer in args.configfile:
-        update_config(cfg, yaml.safe_load((ROOT / layer).read_text()))
+    cfg = load_config(args.configfile)
     name, block = default_model(cfg, args.model)
     precision = settings.resolve_precision("auto")
     header("forward pass against the CPU's matmul peak (one thread)")

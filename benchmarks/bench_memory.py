@@ -1,9 +1,9 @@
 """Peak memory (RSS) of a predict job and an encode job at the default config, by shard size.
 
 Each job runs as its own process, the way Snakemake runs a rule's script:
-``carmask.network.inference.predict_shard`` (the submission model of config.yaml,
+``carmask.network.inference.predict_shard`` (the submission model of config.yaml or ``--model``,
 random weights, saved to a temporary ``.keras`` file; ``inference.batch_size``
-and ``tta``, float32; 2 threads as the predict rule gives) and
+and ``tta``, float32; 1 thread, as the predict rule gives) and
 ``carmask.stages.encode.encode_shard`` (``inference.threshold``), invoked with
 ``python -c``, on shards of 64 and of 512 full-size photos (hard links to the
 demo's 48 photos under unique Kaggle-style names). Peak RSS comes from
@@ -159,7 +159,7 @@ def main() -> None:
         wait_for_idle()
         with OtherLoad() as load:
             common = {"model": str(model), "block": mcfg, "batch_size": int(inf["batch_size"]),
-                      "tta": inf["tta"], "precision": "float32", "threads": 2}
+                      "tta": inf["tta"], "precision": "float32", "threads": 1}
             floor_p, _ = peak_rss(PREDICT_FLOOR, common, env)
             floor_e, _ = peak_rss(ENCODE_FLOOR, {}, env)
             results = []

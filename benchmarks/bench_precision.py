@@ -1,7 +1,8 @@
 """float32 against bf16 (Keras mixed_bfloat16) on this CPU: training and inference images/s.
 
-The default model (tuned MobileNetV2 + pix2pix) at the config's size and at
-128x192, and the RGB U-Net of config/real-80.yaml at its size and at 160x240
+The config's submission model, or ``--model``, at the config's size and at
+128x192 (for a model with a nested encoder, MobileNetV2 or VGG19, its forward
+pass split into the encoder and the rest), and the RGB U-Net of config/real-80.yaml at its size and at 160x240
 (training only: dense convolutions, where bf16 pays), random weights (speed
 does not depend on them), the threads a job gets (2). Training: ``model.fit`` steps on a fixed
 batch, Adam, bce_dice. Inference: one forward pass of a batch with its
@@ -119,13 +120,7 @@ def main() -> None:
 
 def real80_model() -> ModelSpec:
     """The submission model's block of config.yaml with config/real-80.yaml layered on it."""
-    import yaml
-    from snakemake.utils import update_config
-
-    from _common import ROOT
-
-    cfg = load_config()
-    update_config(cfg, yaml.safe_load((ROOT / "config" / "real-80.yaml").read_text()))
+    cfg = load_config(["config/real-80.yaml"])
     return ModelSpec.from_config(cfg["models"][cfg["submission_model"]])
 
 

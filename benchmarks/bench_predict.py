@@ -4,7 +4,7 @@ Measures images/s of carmask's batched predict path
 (``carmask.network.inference.write_probabilities``: threaded decode with JPEG draft
 scaling, one ``tf.function`` call per batch of ``inference.batch_size``,
 streamed zstd parquet), with and without flip TTA (``inference.tta``), for the config's
-``submission_model`` at its configured input size (random weights: speed does
+``submission_model`` (or ``--model``) at its configured input size (random weights: speed does
 not depend on them). Baseline in the same run: the study's naive loop, each
 photo decoded fully by Pillow, resized, and ``model.predict(x[None])`` one at
 a time. One warm-up batch (``batch_size`` images) is excluded from both sides;

@@ -73,7 +73,7 @@ from carmask.planning.settings import resolve_precision  # noqa: E402
 
 TEST_PHOTOS = 100_064
 CORES = 2
-MERGE_S = 32.0  # the merge of 100,064 rows: the slowest measured (2026-12-01, Xeon; 21.6-26.6 s since, docs/performance.md)
+MERGE_S = 32.0  # the merge of 100,064 rows: the slowest measured (2026-12-01, Xeon; docs/performance.md)
 SHARES = (0.0, 0.1, 0.25, 0.5, 1.0)
 DECODE = "decode at model size (draft + resize, as predict)"
 DECODE_BOTH = "both scale-view sizes, one decode (as predict)"

@@ -92,7 +92,8 @@ def test_files_named_by_settings_are_inputs_of_the_jobs_that_read_them(tmp_path)
     work = copy_workflow(tmp_path / "work")
     weights, background = tmp_path / "encoder.weights.h5", tmp_path / "studio.png"
     layer = tmp_path / "files.yaml"
-    layer.write_text(f"models: {{mobilenetv2_pix2pix_tuned: {{encoder_weights: {weights}}}}}\n"
+    only = "models_to_run: [mobilenetv2_pix2pix_tuned]\nsubmission_model: mobilenetv2_pix2pix_tuned\n"
+    layer.write_text(only + f"models: {{mobilenetv2_pix2pix_tuned: {{encoder_weights: {weights}}}}}\n"
                      f"cutouts: {{background: {background}}}\n")
     targets = ["results/models/mobilenetv2_pix2pix_tuned/model.keras", "results/cutouts/mobilenetv2_pix2pix_tuned"]
     for target, missing, made in zip(targets, (weights, background), (b"weights", b"png")):
@@ -105,5 +106,5 @@ def test_files_named_by_settings_are_inputs_of_the_jobs_that_read_them(tmp_path)
     cutouts = text.split("rule cutouts:", 1)[1].split("\n\n", 1)[0]
     assert str(weights) in train.split("output:")[0] and str(background) in cutouts.split("output:")[0]
     # a colour, imagenet and none name no file
-    layer.write_text("models: {mobilenetv2_pix2pix_tuned: {encoder_weights: imagenet}}\ncutouts: {background: '#ffffff'}\n")
+    layer.write_text(only + "models: {mobilenetv2_pix2pix_tuned: {encoder_weights: imagenet}}\ncutouts: {background: '#ffffff'}\n")
     run_snakemake(work, "-n", *targets, "--configfile", "config.yaml", str(layer))

@@ -89,13 +89,15 @@ def photo_batches(
             return [pool.submit(load_image_sizes, p, sizes, channels) for p in paths[start : start + batch_size]]
 
         queued = deque(submit(start) for start in itertools.islice(starts, ahead + 1))
+        current: list = []
         try:
             while queued:
-                photos = [future.result() for future in queued.popleft()]
-                queued.extend(submit(start) for start in itertools.islice(starts, 1))
+                current = queued.popleft()
+                photos = [future.result() for future in current]
                 yield [np.stack([views[i] for views in photos]) for i in range(len(sizes))]
+                queued.extend(submit(start) for start in itertools.islice(starts, 1))
         finally:
-            for future in itertools.chain.from_iterable(queued):
+            for future in itertools.chain(current, *queued):
                 future.cancel()
 
 

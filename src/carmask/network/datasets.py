@@ -7,7 +7,6 @@ model size (4x smaller than float32), so later epochs read memory, not JPEGs.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import tensorflow as tf
