@@ -79,11 +79,11 @@ def main() -> None:
     wait_for_idle()
     batch = 32
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
-        build_model(arch).save(path)
+        path, model = Path(tmp) / "model.keras", build_model(arch)
+        model.save(path)
+        flops = network_flops(model)
         how = Prediction(batch_size=batch, tta="none", precision=precision)
         infer = view_averager(load_for_inference(str(path), arch, how), arch.size, how)
-        flops = network_flops(build_model(arch))
         x = np.random.default_rng(0).random((batch, *arch.size, arch.channels), dtype=np.float32)
         net = per_s(lambda: infer(x).numpy()) * batch * flops / 1e9
     dtype = tf.bfloat16 if precision == "mixed_bfloat16" else tf.float32

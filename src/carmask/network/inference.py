@@ -84,9 +84,17 @@ def iter_probabilities(
     infer = view_averager(models, spec.size, how)
     sizes = [spec.size] + ([spec.scaled(TTA_SCALE).size] if how.views[1] else [])
     for batch in photo_batches(paths, sizes, spec.channels, how.batch_size, threads):
-        # float32 in [0, 1], as the network trained on (carmask.network.datasets)
-        views = [photos.astype(np.float32) / np.float32(255.0) for photos in batch]
-        yield quantise(to_probability(infer(views[0] if len(views) == 1 else tuple(views)).numpy(), spec.output_activation))
+        yield predict_views(infer, batch, spec.output_activation)
+
+
+def predict_views(infer, batch: Sequence[np.ndarray], activation: str | None) -> np.ndarray:
+    """``uint8`` probabilities (b, h, w) of one batch given as ``uint8`` photos, one array per size ``infer`` takes.
+
+    The photos become float32 in [0, 1], as the network trained on
+    (:mod:`carmask.network.datasets`); ``infer`` is a :func:`view_averager`.
+    """
+    views = [photos.astype(np.float32) / np.float32(255.0) for photos in batch]
+    return quantise(to_probability(np.asarray(infer(views[0] if len(views) == 1 else tuple(views))), activation))
 
 
 def shard_rows(items: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:

@@ -193,12 +193,10 @@ def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 def _predict(infer, items: Sequence[_Pending], card: ModelCard) -> np.ndarray:
     """``uint8`` model-size probabilities of a batch of prepared photos (all views averaged)."""
-    from carmask.masks.images import quantise
-    from carmask.network.inference import to_probability
+    from carmask.network.inference import predict_views
 
-    views = [np.stack([item.inputs[i] for item in items]).astype(np.float32) / 255.0 for i in range(len(items[0].inputs))]
-    output = infer(views[0] if len(views) == 1 else tuple(views))
-    return quantise(to_probability(np.asarray(output), card.output_activation))
+    batch = [np.stack([item.inputs[i] for item in items]) for i in range(len(items[0].inputs))]
+    return predict_views(infer, batch, card.output_activation)
 
 
 def _is_done(row: dict | None, key: str, paths: dict[str, Path]) -> bool:
