@@ -5,8 +5,9 @@ Conv2DTranspose: 2 FLOPs per multiply-add; BatchNorm folded away, the rest
 negligible; depthwise convolutions, which the U-Net has none of, are not counted), for the config's submission model or ``--model``, with
 ``--configfile`` layers on config.yaml, paths from the repository root
 (``config/real-80.yaml`` for its 192x288 U-Net). Its forward pass is timed as a predict job runs it: loaded
-through ``load_for_inference`` (BatchNorm folded), one thread, batch 32, bf16
-where the CPU has bf16 units. Baseline in the same run: the same precision's
+through ``load_for_inference`` (BatchNorm folded), one thread, the config's
+``inference.batch_size`` (``auto``: 32 in bf16, fewer photos in float32 for
+large inputs), bf16 where the CPU has bf16 units. Baseline in the same run: the same precision's
 square matmul (2048x2048, one thread), the kind of kernel a CPU reaches its
 peak on. The ratio says how much a faster implementation of the same network
 could still gain.
@@ -74,10 +75,10 @@ def main() -> None:
     header("forward pass against the CPU's matmul peak (one thread)")
     runtime.configure(1)
     arch = Architecture.from_config(dict(block, encoder_weights="none")).twin("float32")
-    print(f"model: {name} at {arch.size[0]}x{arch.size[1]}x{arch.channels}; precision {precision}; "
+    batch = settings.resolve_batch_size(cfg["inference"]["batch_size"], precision, arch.size)
+    print(f"model: {name} at {arch.size[0]}x{arch.size[1]}x{arch.channels}; precision {precision}; batch {batch}; "
           f"CPU bf16 units: {settings.cpu_has_bf16()}")
     wait_for_idle()
-    batch = 32
     with tempfile.TemporaryDirectory() as tmp:
         path, model = Path(tmp) / "model.keras", build_model(arch)
         model.save(path)

@@ -33,6 +33,8 @@ from PIL import Image
 
 from _common import OtherLoad, add_model_argument, default_model, demo_folder, header, load_config, wait_for_idle
 
+from carmask.planning.settings import resolve_batch_size
+
 TARGET_MB = 2048
 GNU_TIME = Path("/usr/bin/time")
 
@@ -143,8 +145,9 @@ def main() -> None:
     name, mcfg = default_model(cfg, args.model)
     mcfg["encoder_weights"] = "none"
     inf = cfg["inference"]
+    batch_size = resolve_batch_size(inf["batch_size"], "float32", (mcfg["input_height"], mcfg["input_width"]))
     print(f"model: {name} at {mcfg['input_height']}x{mcfg['input_width']}x{mcfg['channels']}, batch_size "
-          f"{inf['batch_size']}, tta {inf['tta']}, threshold {inf['threshold']}; "
+          f"{batch_size}, tta {inf['tta']}, threshold {inf['threshold']}; "
           f"measured with {'/usr/bin/time -v' if GNU_TIME.exists() else 'psutil polling'}")
     demo = demo_folder()
     photos = sorted((demo / "train").glob("*.jpg")) + sorted((demo / "test").glob("*.jpg"))
@@ -158,7 +161,7 @@ def main() -> None:
         shards = {n: make_shard(tmp, photos, n) for n in sizes}
         wait_for_idle()
         with OtherLoad() as load:
-            common = {"model": str(model), "block": mcfg, "batch_size": int(inf["batch_size"]),
+            common = {"model": str(model), "block": mcfg, "batch_size": batch_size,
                       "tta": inf["tta"], "precision": "float32", "threads": 1}
             floor_p, _ = peak_rss(PREDICT_FLOOR, common, env)
             floor_e, _ = peak_rss(ENCODE_FLOOR, {}, env)

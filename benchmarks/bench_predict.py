@@ -43,6 +43,7 @@ from carmask.masks.images import downscale_mask, load_mask  # noqa: E402
 from carmask.masks.probability_maps import read_probabilities  # noqa: E402
 from carmask.network import inference, runtime  # noqa: E402
 from carmask.network.spec import Architecture, Prediction  # noqa: E402
+from carmask.planning.settings import resolve_batch_size  # noqa: E402
 
 KAGGLE_SIZE = (320, 480)
 TARGET_KB = 40.0
@@ -190,7 +191,7 @@ def main() -> None:
     cfg = load_config()
     name, block = default_model(cfg, args.model)
     arch = Architecture.from_config(dict(block, encoder_weights="none"))
-    batch_size = int(cfg["inference"]["batch_size"])
+    batch_size = resolve_batch_size(cfg["inference"]["batch_size"], arch.precision, arch.size)
     size = arch.size
     runtime.configure(2)  # what the predict rule gives a job
     keras.utils.set_random_seed(0)

@@ -69,7 +69,7 @@ from carmask.masks.upsample import mean_mask, pixels_between  # noqa: E402
 from carmask.network import inference, runtime  # noqa: E402
 from carmask.network.refiner import Refiner  # noqa: E402
 from carmask.network.spec import TTA_MODES, TTA_SCALE, Architecture, Prediction  # noqa: E402
-from carmask.planning.settings import resolve_precision  # noqa: E402
+from carmask.planning.settings import resolve_batch_size, resolve_precision  # noqa: E402
 
 TEST_PHOTOS = 100_064
 CORES = 2
@@ -184,7 +184,7 @@ def main() -> None:
     spec = Architecture.from_config(config["models"][name])
     model_path = str(args.run / "results" / "models" / name / "model.keras")
     precision = resolve_precision(config["inference"]["precision"])
-    batch = int(config["inference"]["batch_size"])
+    batch = resolve_batch_size(config["inference"]["batch_size"], precision, spec.size)
     threshold = float(config["inference"]["threshold"]) if config["inference"]["threshold"] != "auto" else 0.5
     runtime.configure(1)
     refiner_path = args.run / "results" / "models" / name / "refiner.keras"

@@ -40,7 +40,7 @@ from carmask.masks.probability_maps import read_members  # noqa: E402
 from carmask.masks.upsample import mean_probabilities  # noqa: E402
 from carmask.network import inference, runtime  # noqa: E402
 from carmask.network.spec import TTA_MODES, Architecture, Prediction  # noqa: E402
-from carmask.planning.settings import normalise_weights, resolve_precision  # noqa: E402
+from carmask.planning.settings import normalise_weights, resolve_batch_size, resolve_precision  # noqa: E402
 from carmask.stages.threshold_search import GRID, choose, dice_counts, dice_curve  # noqa: E402
 
 
@@ -91,7 +91,10 @@ def main() -> None:
         val = val.iloc[: args.limit]
     runtime.configure(args.threads)
     precision = resolve_precision(config["inference"]["precision"])
-    batch = int(config["inference"]["batch_size"])
+    batch = min(  # one batch size for every model: the largest input's
+        resolve_batch_size(config["inference"]["batch_size"], precision, Architecture.from_config(config["models"][m]).size)
+        for m in models
+    )
     cars = val["car"].to_numpy()
     print(f"run {args.run}: models {models}; ensemble {dict(zip(members, weights))}; {len(val)} validation photos of "
           f"{len(set(cars))} cars; {precision}, batch {batch}, TF threads {args.threads}")

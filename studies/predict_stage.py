@@ -6,9 +6,12 @@ workflow's jobs would, in fresh processes (model load and tracing included):
 - ``baseline``: float32, ``batch_size`` 8, one predict job at a time with
   2 TensorFlow threads, shards one after the other;
 - ``unfolded``: ``precision: auto`` (bf16 on CPUs with AMX/AVX-512 BF16),
-  batch 32, one thread per job, as many concurrent jobs as cores;
+  ``batch_size: auto`` (32 photos in bf16; in float32 32 photos' worth of
+  96x144 pixels), one thread per job, as many concurrent jobs as cores;
 - ``default``: the same with every BatchNorm folded into its convolution
   (:mod:`carmask.network.folding`), as the predict rule runs;
+- ``batch 32``: the default at a fixed 32 photos per batch (what ``auto``
+  changes in float32 for inputs larger than 96x144);
 - ``2-thread``: the default's settings in one job at a time with 2
   TensorFlow threads (``snakemake --set-threads predict=2``).
 
@@ -46,7 +49,7 @@ from carmask.files import write_parquet  # noqa: E402
 from carmask.masks import rle  # noqa: E402
 from carmask.masks.dice import dice  # noqa: E402
 from carmask.masks.images import load_mask  # noqa: E402
-from carmask.planning.settings import resolve_precision  # noqa: E402
+from carmask.planning.settings import resolve_batch_size, resolve_precision  # noqa: E402
 from carmask.stages.encode import encode_shard  # noqa: E402
 
 EIGHTY = ROOT.parent / "shared" / "data" / "carvana-80"
@@ -63,21 +66,23 @@ predict_shard(a["model"], a["items"], a["out"], Architecture.from_config(a["bloc
 """
 LAYOUTS = {
     "baseline": {"precision": "float32", "batch_size": 8, "threads": 2, "concurrent": 1, "fold": False},
-    "unfolded": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": False},  # 0: a job per core
-    "default": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": True},
-    "2-thread": {"precision": "auto", "batch_size": 32, "threads": 2, "concurrent": 1, "fold": True},  # one job at a time
+    "unfolded": {"precision": "auto", "batch_size": "auto", "threads": 1, "concurrent": 0, "fold": False},  # 0: a job per core
+    "default": {"precision": "auto", "batch_size": "auto", "threads": 1, "concurrent": 0, "fold": True},
+    "batch 32": {"precision": "auto", "batch_size": 32, "threads": 1, "concurrent": 0, "fold": True},
+    "2-thread": {"precision": "auto", "batch_size": "auto", "threads": 2, "concurrent": 1, "fold": True},  # one job at a time
 }
 
 
-def run_stage(layout: dict, model: Path, block: dict, items: Path, out: Path, shards: int, tta: str) -> float:
-    """Predict every shard as workflow jobs would (``concurrent`` at a time); return the wall seconds.
+def run_stage(layout: dict, model: Path, block: dict, items: Path, out: Path, shards: int, tta: str) -> tuple[float, int]:
+    """Predict every shard as workflow jobs would (``concurrent`` at a time); return the wall seconds and the batch size.
 
     ``block`` is the model's config block; each job builds its settings from
-    it, with the layout's precision resolved here, once, as the workflow
-    resolves ``auto`` when it plans.
+    it, with the layout's precision and batch size resolved here, once, as
+    the workflow resolves ``auto`` when it plans.
     """
     concurrent = layout["concurrent"] or os.cpu_count() or 1
     precision = resolve_precision(layout["precision"])
+    batch_size = resolve_batch_size(layout["batch_size"], precision, (block["input_height"], block["input_width"]))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     pending = list(range(shards))
     running: list[subprocess.Popen] = []
@@ -86,7 +91,7 @@ def run_stage(layout: dict, model: Path, block: dict, items: Path, out: Path, sh
         while pending and len(running) < concurrent:
             shard = pending.pop(0)
             args = {"model": str(model), "items": str(items), "out": str(out / f"shard-{shard}.parquet"), "block": block,
-                    "shard": shard, "shards": shards, "batch_size": layout["batch_size"], "threads": layout["threads"],
+                    "shard": shard, "shards": shards, "batch_size": batch_size, "threads": layout["threads"],
                     "precision": precision, "fold": layout["fold"], "tta": tta}
             running.append(subprocess.Popen([sys.executable, "-c", JOB, json.dumps(args)], env=env,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
@@ -95,7 +100,7 @@ def run_stage(layout: dict, model: Path, block: dict, items: Path, out: Path, sh
             running.remove(proc)
             if proc.returncode:
                 raise SystemExit(f"a predict job failed:\n{proc.stderr.read()[-3000:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, batch_size
 
 
 def masks(out: Path, items: Path, shards: int) -> dict[str, str]:
@@ -117,7 +122,7 @@ def main() -> None:
     parser.add_argument("--tta", default="flip", help="the TTA mode of every layout")
     args = parser.parse_args()
 
-    header("predict stage: baseline, unfolded, default and 2-thread layouts, same run, whole machine")
+    header("predict stage: baseline, unfolded, default, batch 32 and 2-thread layouts, same run, whole machine")
     if not (EIGHTY / "train_masks").is_dir():
         print(f"skipped: {EIGHTY} not found (the real photos with masks of ../shared)")
         return
@@ -144,8 +149,8 @@ def main() -> None:
         for name, layout in LAYOUTS.items():
             out = Path(tmp) / name
             out.mkdir()
-            wall = run_stage(layout, args.model / "model.keras", block, items, out, shards, args.tta)
-            results[name] = {"wall_s": wall, "images_per_s": len(frame) / wall, "codes": masks(out, items, shards)}
+            wall, batch = run_stage(layout, args.model / "model.keras", block, items, out, shards, args.tta)
+            results[name] = {"wall_s": wall, "batch": batch, "images_per_s": len(frame) / wall, "codes": masks(out, items, shards)}
             print(f"  {name}: {len(frame) / wall:.1f} images/s ({wall:.1f} s)", flush=True)
     scored = frame.iloc[: args.score]
     truth = {img: load_mask(path) for img, path in zip(scored["img"], scored["mask_path"])}
@@ -163,10 +168,11 @@ def main() -> None:
     for name, layout in LAYOUTS.items():
         r = results[name]
         at_once = layout["concurrent"] or os.cpu_count()
-        print(f"{name:<9} {layout['precision']:<10} {layout['batch_size']:>6} {layout['threads']:>12} {at_once:>13} "
+        print(f"{name:<9} {layout['precision']:<10} {r['batch']:>6} {layout['threads']:>12} {at_once:>13} "
               f"{'yes' if layout['fold'] else 'no':>7} {r['images_per_s']:>9.1f} {r['images_per_s'] / base:>10.2f}x {r['dice']:>18.5f}")
     print(f"full-size pixels that differ, per photo of {size[0] * size[1]:,}: baseline/default {changed('baseline', 'default'):.0f}, "
-          f"baseline/unfolded {changed('baseline', 'unfolded'):.0f}, unfolded/default {changed('unfolded', 'default'):.0f}")
+          f"baseline/unfolded {changed('baseline', 'unfolded'):.0f}, unfolded/default {changed('unfolded', 'default'):.0f}, "
+          f"batch 32/default {changed('batch 32', 'default'):.0f}")
 
 if __name__ == "__main__":
     main()

@@ -43,7 +43,7 @@ def test_real_80_config_layers_onto_config_yaml_and_is_valid():
     assert merged["data_dir"] == "../shared/data/carvana-80" and merged["manifest"]["partial_test"]
     block = merged["models"][merged["submission_model"]]
     assert block["architecture"] == "unet" and block["channels"] == 3
-    assert (block["input_height"], block["input_width"]) == (192, 288) and block["train_precision"] == "mixed_bfloat16"
+    assert (block["input_height"], block["input_width"]) == (192, 288) and block["train_precision"] == "auto"
     assert (block["loss"], block["lr_schedule"]) == ("edge_bce_dice", "cosine")
     assert merged["inference"]["refine"] == "learned"
     assert merged["split"]["train_cars"] is None  # all 68; the learning curve sets fewer
@@ -103,6 +103,8 @@ def test_real_80_split_validates_12_cars_and_trains_68():
         (("split", "train_cars"), 0, ["train_cars"]),
         (("inference", "threshold"), "tuned", ["threshold", "tuned"]),
         (("inference", "tta"), "rotate", ["tta", "rotate"]),
+        (("inference", "batch_size"), "big", ["batch_size", "big"]),
+        (("inference", "batch_size"), 0, ["batch_size"]),
         (("ensemble", "weights"), [1, -1], ["weights"]),
     ],
 )

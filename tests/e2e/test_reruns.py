@@ -433,6 +433,27 @@ def test_auto_precision_is_recorded_as_the_policy_it_resolved_to(state):
     assert not rules(jobs) & {"train", "manifest_train", "manifest_test", "split"}
 
 
+def test_auto_batch_size_and_train_precision_are_recorded_as_what_they_resolved_to(state):
+    # inference.batch_size: auto becomes a number of photos per model while
+    # planning, and train_precision: auto a policy: the jobs' parameters are
+    # those, so the same number or policy named changes nothing.
+    from carmask.planning.settings import resolve_batch_size, resolve_precision
+
+    s, work = state
+    batch = resolve_batch_size("auto", resolve_precision("auto"), (32, 48))
+    assert batch != 4  # the state's batch size
+    jobs = s.plan(work, layer="inference: {batch_size: auto}\n")
+    assert {"predict[model=unet,subset=val,shard=0]", "predict[model=unet,subset=test,shard=0]"} <= set(jobs)
+    assert not rules(jobs) & {"train", "manifest_train", "manifest_test", "split"}
+    assert set(s.plan(work, layer=f"inference: {{batch_size: {batch}}}\n")) == set(jobs)
+    policy = resolve_precision("auto")
+    jobs = s.plan(work, layer="models: {unet: {train_precision: auto}, unet_b: {train_precision: auto}}\n")
+    if policy == "float32":  # what the state's models trained in
+        assert jobs == []
+    else:
+        assert {"train[model=unet]", "train[model=unet_b]"} <= set(jobs)
+
+
 def test_a_touched_script_reruns_nothing_and_an_older_one_restored_does(state, edit):
     s, work = state
     script = work / "workflow" / "scripts" / "encode.py"

@@ -81,13 +81,27 @@ def test_twins_and_scales_keep_the_network():
     assert (twin.precision, twin.encoder_weights, twin.size) == ("mixed_bfloat16", "none", arch.size)
 
 
+def test_train_precision_auto_is_bf16_only_where_the_cpu_has_bf16_units(monkeypatch):
+    # Emulated bf16 trains the real-80 U-Net 9x slower than float32 on a CPU
+    # without bf16 units (docs/performance.md): auto picks what inference.precision: auto would.
+    from carmask.planning import settings
+
+    block = {"architecture": "unet", "input_height": 32, "input_width": 48, "channels": 3, "train_precision": "auto"}
+    monkeypatch.setattr(settings, "gpu_usable", lambda: False)
+    for has_bf16, want in ((True, "mixed_bfloat16"), (False, "float32")):
+        monkeypatch.setattr(settings, "cpu_has_bf16", lambda: has_bf16)
+        assert Architecture.from_config(block).precision == want
+    monkeypatch.setattr(settings, "gpu_usable", lambda: True)
+    assert Architecture.from_config(block).precision == "mixed_float16"
+
+
 def test_the_schema_and_the_code_allow_the_same_values():
     enum = lambda key: MODEL_SCHEMA[key]["enum"]  # noqa: E731
     assert set(enum("architecture")) == set(ARCHITECTURE_NAMES) == set(ARCHITECTURES)
     assert set(enum("loss")) == set(LOSS_NAMES) == set(LOSS_FUNCTIONS)
     assert set(enum("lr_schedule")) == set(LR_SCHEDULES)
     assert set(enum("monitor")) == set(MONITORS)
-    assert set(enum("train_precision")) == set(PRECISIONS)
+    assert set(enum("train_precision")) == {"auto", *PRECISIONS}
     assert set(SCHEMA["properties"]["inference"]["properties"]["precision"]["enum"]) == {"auto", *PRECISIONS}
     inference = SCHEMA["properties"]["inference"]["properties"]
     assert set(inference["tta"]["enum"]) == set(TTA_MODES)

@@ -157,6 +157,27 @@ def test_bf16_inference_copies_the_trained_weights_and_keeps_the_masks(tmp_path,
             assert np.abs(a.astype(int) - b.astype(int)).max() <= 3  # bf16 keeps 8 bits of mantissa
 
 
+def test_the_batch_size_changes_the_speed_not_the_probabilities(tmp_path, photos):
+    # inference.batch_size: auto picks smaller float32 batches for large
+    # inputs; a real U-Net, folded as the predict jobs load it, writes the
+    # same file at any batch size, byte for byte.
+    from carmask.network.architectures import build_model
+    from carmask.network.inference import load_for_inference
+
+    arch = Architecture.from_config({"architecture": "unet", "base_filters": 4, "input_height": 24, "input_width": 36,
+                                     "channels": 3, "encoder_weights": "none", "freeze_encoder": False})
+    keras.utils.set_random_seed(0)
+    build_model(arch).save(tmp_path / "m.keras")
+    files = []
+    for batch in (1, 2, 5):
+        how = Prediction(batch, "flip", "float32")
+        out = tmp_path / f"b{batch}.parquet"
+        write_probabilities(load_for_inference(str(tmp_path / "m.keras"), arch, how), photos, out, arch, how)
+        files.append([(img, probs.tobytes()) for img, probs in read_probabilities(out)])
+    assert len(files[0]) == 5 and len({probs for _, probs in files[0]}) > 1
+    assert files[0] == files[1] == files[2]
+
+
 def test_a_linear_head_is_read_as_logits(tmp_path, photos):
     from carmask.network.inference import to_probability
 

@@ -7,7 +7,12 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from carmask.planning.layout import SIDES
-from carmask.planning.settings import names_a_file, normalise_weights, resolve_precision
+from carmask.planning.settings import (
+    names_a_file,
+    normalise_weights,
+    resolve_batch_size,
+    resolve_precision,
+)
 from carmask.planning.tracking import (
     code_digest,
     data_fingerprint,
@@ -130,9 +135,30 @@ def config_path(section, key):
     return value
 
 
+def model_block(name):
+    """A model's config block, keys sorted: its order in a YAML file is no change.
+
+    ``train_precision: auto`` is resolved here, like ``inference.precision``:
+    what the model trained in is on record, and planning on another machine
+    that resolves it differently trains again.
+    """
+    block = dict(config["models"][name])
+    block["train_precision"] = resolve_precision(
+        block.get("train_precision", "float32")
+    )
+    return dict(sorted(block.items()))
+
+
 def get_model_block(wildcards):
-    """The model's config block, keys sorted: its order in a YAML file is no change."""
-    return dict(sorted(config["models"][wildcards.model].items()))
+    """The model's config block (model_block)."""
+    return model_block(wildcards.model)
+
+
+def get_batch_size(wildcards):
+    """Photos per predict batch for the model (``auto``: by precision and input size)."""
+    block = config["models"][wildcards.model]
+    size = (block["input_height"], block["input_width"])
+    return resolve_batch_size(config["inference"]["batch_size"], PRECISION, size)
 
 
 def get_encoder_weights_input(wildcards):
@@ -195,7 +221,7 @@ def get_refiner_input(wildcards):
 
 
 def get_refiner_block(wildcards):
-    """The ``refiner`` block, keys sorted (see get_model_block)."""
+    """The ``refiner`` block, keys sorted (see model_block)."""
     return dict(sorted(config["refiner"].items()))
 
 
@@ -205,10 +231,8 @@ def get_threshold_input(wildcards):
 
 
 def get_member_blocks(wildcards):
-    """The members' config blocks, keys sorted (see get_model_block)."""
-    return {
-        m: dict(sorted(config["models"][m].items())) for m in members(wildcards.entry)
-    }
+    """The members' config blocks (model_block)."""
+    return {m: model_block(m) for m in members(wildcards.entry)}
 
 
 def get_items_table(wildcards):

@@ -23,7 +23,7 @@ rule model_card:
     params:
         code=code("model_card"),
         cfg=get_model_block,
-        batch_size=config["inference"]["batch_size"],
+        batch_size=get_batch_size,
         tta=config["inference"]["tta"],
         precision=PRECISION,
         threshold=config["inference"]["threshold"],

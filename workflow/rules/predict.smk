@@ -25,7 +25,7 @@ rule predict:
         code=code("predict"),
         cfg=get_model_block,
         shards=lambda wildcards: SHARDS[wildcards.subset],
-        batch_size=config["inference"]["batch_size"],
+        batch_size=get_batch_size,
         tta=config["inference"]["tta"],
         precision=PRECISION,
     script:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from carmask.planning.settings import PRECISIONS
+from carmask.planning.settings import PRECISIONS, resolve_precision
 
 ARCHITECTURE_NAMES = ("mobilenetv2_pix2pix", "mobilenetv2_pix2pix_tuned", "vgg19_pix2pix", "unet")
 LOSS_NAMES = ("bce", "dice", "bce_dice", "edge_bce_dice")
@@ -90,8 +90,15 @@ class Architecture:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> Architecture:
-        """The architecture part of a ``models.<name>`` block (training keys are left alone)."""
+        """The architecture part of a ``models.<name>`` block (training keys are left alone).
+
+        ``train_precision: auto`` becomes the policy ``inference.precision:
+        auto`` would pick on this machine (the workflow resolves it when it
+        plans, so its jobs see the policy itself).
+        """
         block = dict(block)
+        if block.get("train_precision") == "auto":
+            block["train_precision"] = resolve_precision("auto")
         if block.get("decoder_filters") is not None:
             block["decoder_filters"] = tuple(int(f) for f in block["decoder_filters"])
         return _from_block(cls, block)

@@ -1,4 +1,4 @@
-"""Settings the workflow resolves when it is planned: ensemble weights and the inference precision.
+"""Settings the workflow resolves when it is planned: ensemble weights, the inference precision and batch size.
 
 Standard library only: the Snakefile imports this module at parse time, and
 the Snakemake process (with ``--software-deployment-method conda``, say)
@@ -16,6 +16,10 @@ from pathlib import Path
 
 #: Keras dtype policies a model can train or predict in.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+#: ``inference.batch_size: auto`` in bf16 and fp16: photos per predict batch.
+AUTO_BATCH_PHOTOS = 32
+#: ... and in float32, the pixels a batch holds at most: 32 photos at 96x144.
+AUTO_BATCH_PIXELS_FLOAT32 = 32 * 96 * 144
 #: Where the NVIDIA driver lists the GPUs of this machine.
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
@@ -112,3 +116,22 @@ def resolve_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision
+
+
+def resolve_batch_size(batch_size: int | str, precision: str, size: tuple[int, int]) -> int:
+    """Photos per predict batch for a model of input ``size`` predicting in ``precision``.
+
+    A number is returned as it is. ``auto``: 32 photos in bf16 and fp16,
+    whose kernels want large batches; in float32, as many photos as make
+    at most 32 photos at 96x144 (8 at 192x288), at least one: on a CPU
+    without bf16 units, larger float32 batches spill the activations out of
+    the caches (the 192x288 U-Net: 1.6x slower at 32 photos than at 8,
+    docs/performance.md). The masks are the same at any batch size.
+    """
+    if batch_size == "auto":
+        if precision != "float32":
+            return AUTO_BATCH_PHOTOS
+        return max(1, AUTO_BATCH_PIXELS_FLOAT32 // (size[0] * size[1]))
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"inference.batch_size must be auto or a whole number of at least 1, got {batch_size!r}")
+    return batch_size
