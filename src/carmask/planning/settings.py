@@ -125,8 +125,9 @@ def resolve_batch_size(batch_size: int | str, precision: str, size: tuple[int, i
     whose kernels want large batches; in float32, as many photos as make
     at most 32 photos at 96x144 (8 at 192x288), at least one: on a CPU
     without bf16 units, larger float32 batches spill the activations out of
-    the caches (the 192x288 U-Net: 1.6x slower at 32 photos than at 8,
-    docs/performance.md). The masks are the same at any batch size.
+    the caches (the 192x288 U-Net's forward pass on an AVX2 CPU: 110 ms per
+    photo at 32 photos against 95 at 8, docs/performance.md). The masks are
+    the same at any batch size.
     """
     if batch_size == "auto":
         if precision != "float32":
