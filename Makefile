@@ -33,7 +33,7 @@ run: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
 
 test: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -ra
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -ra -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
