@@ -89,11 +89,16 @@ def run(label: str, masks: list[Path], size: tuple[int, int], ragged: bool = Fal
               f"{N_TEST:,} test images on {cores} cores: {N_TEST / (n / ours) / cores / 60:.1f} min")
 
 
+def model_size(config: Path) -> tuple[int, int]:
+    """The (height, width) at which ``config``'s submission model predicts."""
+    cfg = yaml.safe_load(config.read_text())
+    block = cfg["models"][cfg["submission_model"]]
+    return block["input_height"], block["input_width"]
+
+
 def main() -> None:
     header("encode stage (one core)")
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    default = cfg["models"][cfg["submission_model"]] if cfg["submission_model"] in cfg["models"] else next(iter(cfg["models"].values()))
-    sizes = sorted({(default["input_height"], default["input_width"]), (320, 480)})
+    sizes = sorted({model_size(ROOT / "config.yaml"), model_size(ROOT / "config" / "real-80.yaml"), (320, 480)})
     demo_masks = sorted((demo_folder() / "train_masks").glob("*.gif"))
     for size in sizes:
         run("demo", demo_masks, size)

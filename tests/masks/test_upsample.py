@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from carmask.masks.upsample import mean_mask, mean_probabilities
+from carmask.masks.upsample import mean_mask, mean_probabilities, pixels_between
 from carmask.planning.settings import normalise_weights
 from carmask.masks.probability_maps import read_members, record_batch
 from carmask.stages.threshold_search import GRID
@@ -90,6 +90,23 @@ def test_one_model_is_its_own_mask_exactly():
     for size in ((128, 192), (97, 151)):
         for threshold in GRID:
             np.testing.assert_array_equal(mean_mask([probs], [1.0], size, threshold), mean_probabilities([probs], [1.0], size) > 255 * threshold)
+
+
+def test_kaggle_size_from_the_real_80_model_size_pixel_for_pixel():
+    # 192x288 to 1918x1280: the edge cells, longer by their clamped pixels,
+    # are split into two blocks; every pixel must still be the plain
+    # bilinear value's, in the mask and in the band between two cuts.
+    probs, size = smooth_map((192, 288), 5), (1280, 1918)
+    ref = bilinear(probs, size)
+    np.testing.assert_array_equal(mean_mask([probs], [1.0], size, 0.5), ref > 127.5)
+    above, flat, value = pixels_between([probs], [1.0], size, 60.0, 190.0)
+    band = ((ref >= 60.0) & (ref <= 190.0)).reshape(-1)
+    assert band.any() and np.isin(np.flatnonzero(band), flat).all()  # every band pixel is interpolated
+    np.testing.assert_allclose(value, ref.reshape(-1)[flat], rtol=0, atol=1e-9)
+    rest = np.ones(band.size, dtype=bool)
+    rest[flat] = False
+    np.testing.assert_array_equal(above.reshape(-1)[rest], (ref > 190.0).reshape(-1)[rest])
+    assert not above.reshape(-1)[rest & (ref.reshape(-1) < 60.0)].any()
 
 
 def test_equal_maps_average_to_themselves():

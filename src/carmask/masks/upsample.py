@@ -20,20 +20,30 @@ blocks are interpolated pixel by pixel.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
 
+def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``arrays`` made read-only: they are cached and shared by every later call."""
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+@lru_cache(maxsize=64)
 def axis_map(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bilinear source index and weight of each output pixel along one axis.
+    """Bilinear source index and weight of each output pixel along one axis (read-only, cached).
 
     Half-pixel centres (``align_corners=False``, as Pillow, OpenCV and
     ``tf.image.resize`` use) with edge clamping: output pixel ``o`` samples
-    input coordinate ``(o + 0.5) * n_in / n_out - 0.5``.
+    input coordinate ``(o + 0.5) * n_in / n_out - 0.5``. A shard's photos
+    share one size and one model size, so each job computes this once.
     """
     src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
     low = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    return low, src - low
+    return _frozen(low, src - low)
 
 
 #: Decided by bounds only when clear of the cut by this much (0..255 units),
@@ -84,16 +94,29 @@ def mean_probabilities(maps: Sequence[np.ndarray], weights: Sequence[float], siz
     return total
 
 
-def _blocks(n_out: int, lengths: Sequence[int]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Runs of full-size rows (or columns) inside one cell of every model.
+@lru_cache(maxsize=64)
+def _blocks(n_out: int, lengths: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Runs of full-size rows (or columns) inside one cell of every model (read-only, cached).
 
-    Returns each run's first index, its length, and per model the cell
-    index of each run.
+    Returns each run's first index, its length, the run of each full-size
+    index, and per model the cell index of each run. A run is at most as
+    long as the finest model's cell, so the two edge cells, which the
+    clamped pixels make longer, come in two runs each: the undecided runs
+    are interpolated in blocks padded to the longest run, and one long run
+    would double that padding (1280 rows from 192: 10 rows against 7).
+    Cached: a job's photos share their sizes.
     """
     cells = np.stack([axis_map(n_out, n)[0] for n in lengths])  # (models, n_out)
     start = np.flatnonzero(np.concatenate(([True], (cells[:, 1:] != cells[:, :-1]).any(axis=0))))
+    cap = -(-n_out // max(lengths))
+    pieces = -(-np.diff(np.append(start, n_out)) // cap)
+    first = np.cumsum(pieces) - pieces
+    start = np.repeat(start, pieces) + (np.arange(pieces.sum()) - np.repeat(first, pieces)) * cap
     length = np.diff(np.append(start, n_out))
-    return start, length, [c[start] for c in cells]
+    run_of = np.repeat(np.arange(start.size), length)
+    per_model = tuple(c[start] for c in cells)
+    _frozen(start, length, run_of, *per_model)
+    return start, length, run_of, per_model
 
 
 def _corner_bounds(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,17 +144,18 @@ def pixels_between(
     the outline that :mod:`carmask.masks.refine` re-decides.
     """
     H, W = size
-    row_start, row_len, row_cells = _blocks(H, [m.shape[0] for m in maps])
-    col_start, col_len, col_cells = _blocks(W, [m.shape[1] for m in maps])
+    row_start, row_len, _, row_cells = _blocks(H, tuple(m.shape[0] for m in maps))
+    col_start, col_len, col_run, col_cells = _blocks(W, tuple(m.shape[1] for m in maps))
     low = np.zeros((len(row_start), len(col_start)))
     high = np.zeros_like(low)
     for probs, weight, ci, cj in zip(maps, weights, row_cells, col_cells):
         lo, hi = _corner_bounds(probs)
-        low += weight * lo[np.ix_(ci, cj)].astype(np.float64)
-        high += weight * hi[np.ix_(ci, cj)].astype(np.float64)
+        low += weight * lo.take(ci, axis=0).take(cj, axis=1).astype(np.float64)
+        high += weight * hi.take(ci, axis=0).take(cj, axis=1).astype(np.float64)
     inside = low > high_cut + _MARGIN
     undecided = ~inside & (high > low_cut - _MARGIN)
-    above = np.repeat(np.repeat(inside, col_len, axis=1), row_len, axis=0)
+    # Blocks to pixels: columns by index (one gather), then whole rows repeated.
+    above = inside.view(np.uint8).take(col_run, axis=1).repeat(row_len, axis=0).view(bool)
 
     bi, bj = np.nonzero(undecided)
     if not bi.size:
