@@ -1,7 +1,8 @@
 """The encode stage per core: read a predictions shard, upsample, threshold, RLE, write.
 
-Predictions are the true masks shrunk to the default model size (as uint8
-probabilities), so the work per image is exactly what a real shard costs.
+Predictions are the true masks shrunk (as uint8 probabilities) to the model
+sizes of config.yaml and config/real-80.yaml, and to 320x480, so the work per
+image is exactly what a real shard of such a model costs.
 "ragged" adds noise of +-120 to every probability within 3 cells of the
 outline, so the masks' edges cross the threshold back and forth, as a model
 that has not learnt a photo's outline draws it: many more outline blocks to
@@ -20,9 +21,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
-from _common import ROOT, best_of, demo_folder, header, real_folder
+from _common import best_of, default_model, demo_folder, header, load_config, real_folder
 from baselines import kaggle_kernel_encode
 from carmask import files
 from carmask.masks.images import downscale_mask, load_mask
@@ -89,16 +89,15 @@ def run(label: str, masks: list[Path], size: tuple[int, int], ragged: bool = Fal
               f"{N_TEST:,} test images on {cores} cores: {N_TEST / (n / ours) / cores / 60:.1f} min")
 
 
-def model_size(config: Path) -> tuple[int, int]:
-    """The (height, width) at which ``config``'s submission model predicts."""
-    cfg = yaml.safe_load(config.read_text())
-    block = cfg["models"][cfg["submission_model"]]
+def model_size(*layers: str) -> tuple[int, int]:
+    """The (height, width) at which the submission model of config.yaml with ``layers`` predicts."""
+    _, block = default_model(load_config(layers))
     return block["input_height"], block["input_width"]
 
 
 def main() -> None:
     header("encode stage (one core)")
-    sizes = sorted({model_size(ROOT / "config.yaml"), model_size(ROOT / "config" / "real-80.yaml"), (320, 480)})
+    sizes = sorted({model_size(), model_size("config/real-80.yaml"), (320, 480)})
     demo_masks = sorted((demo_folder() / "train_masks").glob("*.gif"))
     for size in sizes:
         run("demo", demo_masks, size)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from carmask.masks.upsample import mean_mask, mean_probabilities, pixels_between
+from carmask.masks.upsample import _blocks, mean_mask, mean_probabilities, pixels_between
 from carmask.planning.settings import normalise_weights
 from carmask.masks.probability_maps import read_members, record_batch
 from carmask.stages.threshold_search import GRID
@@ -93,12 +93,15 @@ def test_one_model_is_its_own_mask_exactly():
 
 
 def test_kaggle_size_from_the_real_80_model_size_pixel_for_pixel():
-    # 192x288 to 1918x1280: the edge cells, longer by their clamped pixels,
-    # are split into two blocks; every pixel must still be the plain
-    # bilinear value's, in the mask and in the band between two cuts.
+    # 192x288 to 1918x1280: the first cell along each axis, longer by its
+    # clamped pixels, is split so that blocks are at most 7 pixels a side;
+    # every pixel must still be the plain bilinear value's, in the mask and
+    # in the band between two cuts.
     probs, size = smooth_map((192, 288), 5), (1280, 1918)
+    assert _blocks(1280, (192,))[1].max() == 7 and _blocks(1918, (288,))[1].max() == 7
     ref = bilinear(probs, size)
-    np.testing.assert_array_equal(mean_mask([probs], [1.0], size, 0.5), ref > 127.5)
+    decided = np.abs(ref - 127.5) > 1e-9  # the two sum in another order: leave exact ties out
+    np.testing.assert_array_equal(mean_mask([probs], [1.0], size, 0.5)[decided], (ref > 127.5)[decided])
     above, flat, value = pixels_between([probs], [1.0], size, 60.0, 190.0)
     band = ((ref >= 60.0) & (ref <= 190.0)).reshape(-1)
     assert band.any() and np.isin(np.flatnonzero(band), flat).all()  # every band pixel is interpolated
@@ -106,7 +109,6 @@ def test_kaggle_size_from_the_real_80_model_size_pixel_for_pixel():
     rest = np.ones(band.size, dtype=bool)
     rest[flat] = False
     np.testing.assert_array_equal(above.reshape(-1)[rest], (ref > 190.0).reshape(-1)[rest])
-    assert not above.reshape(-1)[rest & (ref.reshape(-1) < 60.0)].any()
 
 
 def test_equal_maps_average_to_themselves():

@@ -25,11 +25,10 @@ from functools import lru_cache
 import numpy as np
 
 
-def _frozen(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``arrays`` made read-only: they are cached and shared by every later call."""
+def _frozen(*arrays: np.ndarray) -> None:
+    """Make ``arrays`` read-only: they are cached and shared by every later call."""
     for a in arrays:
         a.flags.writeable = False
-    return arrays
 
 
 @lru_cache(maxsize=64)
@@ -43,7 +42,9 @@ def axis_map(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
     """
     src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
     low = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    return _frozen(low, src - low)
+    frac = src - low
+    _frozen(low, frac)
+    return low, frac
 
 
 #: Decided by bounds only when clear of the cut by this much (0..255 units),
@@ -100,11 +101,11 @@ def _blocks(n_out: int, lengths: tuple[int, ...]) -> tuple[np.ndarray, np.ndarra
 
     Returns each run's first index, its length, the run of each full-size
     index, and per model the cell index of each run. A run is at most as
-    long as the finest model's cell, so the two edge cells, which the
-    clamped pixels make longer, come in two runs each: the undecided runs
-    are interpolated in blocks padded to the longest run, and one long run
-    would double that padding (1280 rows from 192: 10 rows against 7).
-    Cached: a job's photos share their sizes.
+    long as the finest model's cell, so the first cell, which the clamped
+    pixels before the first model pixel's centre make longer, comes in two
+    runs: the undecided runs are interpolated in blocks padded to the
+    longest run, and one long run would double that padding (1280 rows
+    from 192: 10 rows against 7). Cached: a job's photos share their sizes.
     """
     cells = np.stack([axis_map(n_out, n)[0] for n in lengths])  # (models, n_out)
     start = np.flatnonzero(np.concatenate(([True], (cells[:, 1:] != cells[:, :-1]).any(axis=0))))
