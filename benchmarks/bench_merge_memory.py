@@ -8,11 +8,13 @@ row groups). Every mask is a car-like silhouette of ``--runs`` row runs
 (a few hundred), unique per image so the shards do not compress to nothing.
 
 Each merge runs as its own process, as Snakemake runs the rule's script:
-``carmask.stages.submission.merge_shards`` and, as the baseline, the merge as it
+``carmask.stages.submission.merge_shards``; the same with every slice checked
+and written row by row (``rle.validate`` and the ``csv`` module, its path for
+what it cannot check as a whole), and, as the baseline, the merge as it
 was (all shards concatenated into one DataFrame, ``validate_submission``,
 reordered with ``.loc``, ``to_csv``). Peak RSS is the child's
 ``ru_maxrss`` (``os.wait4``); the floor is a process that only imports the
-same modules. The two CSVs are checked byte-identical.
+same modules. The three CSVs are checked byte-identical.
 
 Target: peak memory bounded by a shard (not growing with the test set):
 well under the baseline, whose peak grows with the whole set.
@@ -78,6 +80,13 @@ from carmask.stages.submission import merge_shards
 merge_shards(sys.argv[3:], sys.argv[1], sys.argv[2])
 """
 
+ROW_BY_ROW = """
+import sys
+from carmask.stages import submission
+submission._plain_and_valid = lambda codes, pixels: False  # every slice through rle.validate and csv
+submission.merge_shards(sys.argv[3:], sys.argv[1], sys.argv[2])
+"""
+
 BASELINE = """
 import sys
 import pandas as pd
@@ -129,15 +138,20 @@ def main() -> None:
         with OtherLoad() as load:
             floor_mb, floor_s = child(FLOOR, [])
             new_mb, new_s = child(MERGE, [manifest, str(folder / "new.csv"), *shards])
+            rows_mb, rows_s = child(ROW_BY_ROW, [manifest, str(folder / "rows.csv"), *shards])
             old_mb, old_s = child(BASELINE, [manifest, str(folder / "old.csv"), *shards])
         csv_mb = (folder / "new.csv").stat().st_size / 2**20
         same = filecmp.cmp(folder / "new.csv", folder / "old.csv", shallow=False)
-    print(f"CSV: {csv_mb:.0f} MB, byte-identical to the baseline's: {same}")
+        same = same and filecmp.cmp(folder / "new.csv", folder / "rows.csv", shallow=False)
+    print(f"CSV: {csv_mb:.0f} MB, byte-identical to the baseline's and the row-by-row merge's: {same}")
     print(f"floor (imports only):          peak {floor_mb:7.0f} MB, {floor_s:5.1f} s")
-    for label, mb, secs in (("merge_shards (streaming):     ", new_mb, new_s), ("baseline (concat, then write):", old_mb, old_s)):
+    for label, mb, secs in (("merge_shards (streaming):     ", new_mb, new_s),
+                            ("the same, checked row by row: ", rows_mb, rows_s),
+                            ("baseline (concat, then write):", old_mb, old_s)):
         print(f"{label} peak {mb:7.0f} MB ({mb - floor_mb:6.0f} above floor), {secs:5.1f} s")
     print(f"baseline / streaming: peak {old_mb / new_mb:.1f}x, above floor "
-          f"{(old_mb - floor_mb) / max(new_mb - floor_mb, 1):.1f}x, time {old_s / new_s:.2f}x")
+          f"{(old_mb - floor_mb) / max(new_mb - floor_mb, 1):.1f}x, time {old_s / new_s:.2f}x; "
+          f"row by row / streaming: time {rows_s / new_s:.2f}x")
     print(load.line())
     if not same:
         raise SystemExit("the CSVs differ")

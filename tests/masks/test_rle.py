@@ -81,6 +81,11 @@ def test_matches_kaggle_kernel_encoder_on_full_size_masks():
         ("1 2 3 1", "strictly increasing"),  # touching runs
         ("5 3", "past the image"),
         ("1 x", "non-integer"),
+        ("+1 2", "non-integer"),
+        ("-1 2", "non-integer"),
+        ("1_0 2", "non-integer"),
+        ("\u0663 1", "non-integer"),  # an Arabic-Indic three: a digit to Python, not to Kaggle
+        ("99999999999999999999 1", "too large"),
     ],
 )
 def test_validate_rejects(code, message):

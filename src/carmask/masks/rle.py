@@ -79,10 +79,15 @@ def parse(rle: str) -> np.ndarray:
     text = "" if rle is None else str(rle).strip()
     if not text or text.lower() == "nan":
         return np.zeros((0, 2), dtype=np.int64)
+    # numpy reads "+5", "-5", "1_000" and non-ASCII digits as integers; Kaggle's RLE has only 0-9.
+    if not text.isascii() or any(sign in text for sign in "+-_"):
+        raise RLEError("RLE has a non-integer token: only the digits 0-9 and spaces may appear")
     try:
         values = np.array(text.split(), dtype=np.int64)
     except ValueError as err:
         raise RLEError(f"RLE has a non-integer token: {err}") from None
+    except OverflowError:
+        raise RLEError("RLE has a value too large for any image") from None
     if values.size % 2:
         raise RLEError(f"RLE has an odd number of values ({values.size})")
     return values.reshape(-1, 2)

@@ -6,6 +6,14 @@ images scores badly on Kaggle hours later, so it must not exist at all.
 
 The merge streams: the whole test set's masks (over 1 GB of text for
 Kaggle's 100,064 photos) are never in memory at once, only a shard's.
+
+It is also the last job of a run, alone on the machine, so its speed is the
+run's tail: slices of ``_SLICE_ROWS`` masks are checked and written as whole
+Arrow columns (:func:`_plain_and_valid`, :func:`_csv_bytes`); only a slice
+that this cannot vouch for (an RLE written otherwise than the encoder writes
+it, a name that needs CSV quoting, a bad mask) goes row by row through
+:func:`carmask.masks.rle.validate` and the ``csv`` module, which decide what
+is refused and how it is reported.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import csv
 import gzip
 import heapq
+import io
 import json
 import logging
 import os
@@ -24,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from carmask import files
@@ -33,6 +43,12 @@ from carmask.logs import Progress
 log = logging.getLogger(__name__)
 MAX_LISTED = 10
 SUBMISSION_COLUMNS = ["img", "rle_mask"]
+# An RLE as the encoder writes it: empty, or pairs of ASCII decimals joined by single spaces.
+_ENCODER_RLE = r"^(?:[0-9]+ [0-9]+(?: [0-9]+ [0-9]+)*)?$"
+# What makes the csv module quote a field (QUOTE_MINIMAL, ',' and '"', any line end).
+_NEEDS_QUOTES = r'[,"\r\n]'
+# Rows checked and written at once: the checks' arrays are several times the masks' text.
+_SLICE_ROWS = 1024
 
 
 class SubmissionError(ValueError):
@@ -70,14 +86,27 @@ def validate_submission(sub: pd.DataFrame, expected: pd.DataFrame, source: str =
     if extra:
         problems.append(_listed("images not in the test set", extra))
     sizes = dict(zip(expected["img"], zip(expected["height"], expected["width"])))
+    areas = names.map({img: h * w for img, (h, w) in sizes.items()}).to_numpy(dtype=float)  # NaN: not in the test set
+    try:
+        codes = pa.array(sub["rle_mask"], type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: every row is checked on its own
+        codes = None
     bad: list[str] = []
-    for img, code in zip(names, sub["rle_mask"]):
-        if img not in sizes:
-            continue
-        try:
-            rle.validate("" if pd.isna(code) else code, *sizes[img])
-        except rle.RLEError as err:
-            bad.append(f"{img} ({err})")
+    for a in range(0, len(sub), _SLICE_ROWS):
+        b = min(a + _SLICE_ROWS, len(sub))
+        known = ~np.isnan(areas[a:b])
+        if codes is not None and known.all():
+            part = codes[a:b]  # an Array, or a ChunkedArray for pandas' Arrow-backed strings
+            part = part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part
+            if _plain_and_valid(part, areas[a:b].astype(np.int64)):
+                continue
+        for img, code in zip(names[a:b], sub["rle_mask"].iloc[a:b]):
+            if img not in sizes:
+                continue
+            try:
+                rle.validate("" if pd.isna(code) else code, *sizes[img])
+            except rle.RLEError as err:
+                bad.append(f"{img} ({err})")
     if bad:
         problems.append(_listed("bad RLE", bad))
     if problems:
@@ -207,17 +236,83 @@ def _scan_bad_rles(index: _ShardIndex, sizes: dict[str, tuple[int, int]]) -> _Ba
     return bad
 
 
-def _gather(cache: _RowGroupCache, shard: np.ndarray, group: np.ndarray, local: np.ndarray) -> list[str | None]:
-    """The masks at (shard, row group, row) positions, in the order given, each row group read once."""
-    codes: list[str | None] = [None] * len(shard)
+def _gather(cache: _RowGroupCache, shard: np.ndarray, group: np.ndarray, local: np.ndarray) -> pa.ChunkedArray:
+    """The masks at (shard, row group, row) positions, in the order given, each row group read once.
+
+    When the shards are contiguous blocks of the manifest (the workflow's
+    layout) the rows come in row-group order as runs of consecutive rows:
+    the result is then slices of the row groups read, with no copy of the
+    masks' text.
+    """
+    if not len(shard):
+        return pa.chunked_array([], pa.large_string())
     keys = shard.astype(np.int64) << 32 | group.astype(np.int64)
     order = np.argsort(keys, kind="stable")
     bounds = np.flatnonzero(np.diff(keys[order])) + 1
-    for part in np.split(order, bounds) if len(order) else []:
+    chunks = []
+    for part in np.split(order, bounds):
         column = cache.get(int(shard[part[0]]), int(group[part[0]]))
-        for i, code in zip(part.tolist(), column.take(pa.array(local[part])).to_pylist()):
-            codes[i] = code
-    return codes
+        rows = local[part]
+        if (np.diff(rows) == 1).all():
+            chunks.extend(column.slice(int(rows[0]), len(rows)).chunks)
+        else:
+            chunks.extend(column.take(pa.array(rows)).chunks)
+    gathered = pa.chunked_array(chunks, chunks[0].type)  # in ``order``: row order[j] is gathered[j]
+    if (np.diff(order) == 1).all():
+        return gathered
+    # large offsets: the text of a shard's rows may pass the 2 GB a string array holds
+    return gathered.cast(pa.large_string()).take(pa.array(np.argsort(order)))
+
+
+def _plain_and_valid(codes: pa.Array, pixels: np.ndarray) -> bool:
+    """True only if every mask is written as the encoder writes it and is a valid RLE inside its image.
+
+    ``pixels`` holds each row's height * width. The checks are
+    :func:`carmask.masks.rle.validate`'s, over the whole slice at once:
+    positive starts and lengths, runs strictly increasing and separate, the
+    last one inside the image. False means "check row by row" (it also
+    answers False for valid RLEs written otherwise, e.g. with two spaces),
+    so it can only ever be stricter than the row-by-row check.
+    """
+    codes = codes.fill_null("")
+    if not pc.all(pc.match_substring_regex(codes, _ENCODER_RLE)).as_py():
+        return False
+    nonempty = pc.greater(pc.binary_length(codes), 0)
+    tokens = pc.ascii_split_whitespace(codes.filter(nonempty))
+    if not len(tokens):
+        return True
+    try:
+        values = pc.cast(pc.list_flatten(tokens), pa.int64()).to_numpy()
+    except pa.ArrowInvalid:  # a number too large for int64
+        return False
+    pixels = pixels[nonempty.to_numpy(zero_copy_only=False)]
+    if values.min() < 1 or values.max() > pixels.max():  # bounded, so the sums below cannot overflow
+        return False
+    starts, lengths = values[0::2], values[1::2]
+    ends = starts + lengths  # one past the run's last pixel, 1-indexed
+    last = np.cumsum(tokens.value_lengths().to_numpy() // 2) - 1  # each row's last run
+    same_row = np.ones(len(starts), dtype=bool)
+    same_row[last] = False  # same_row[k]: run k + 1 is in run k's row
+    if (starts[1:] <= ends[:-1])[same_row[:-1]].any():
+        return False
+    return bool((ends[last] - 1 <= pixels).all())
+
+
+def _csv_bytes(names: pa.Array, codes: pa.Array) -> pa.Buffer:
+    """The rows ``name,code`` of fields that need no quoting, as the csv module writes them, in one buffer."""
+    text = lambda value: pa.scalar(value, pa.large_string())  # noqa: E731
+    lines = pc.binary_join_element_wise(names, codes.fill_null(""), text(","))
+    lines = pc.binary_join_element_wise(lines, text(""), text(os.linesep))  # "name,code" + line end
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+    return lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+def _csv_text_rows(names: Sequence[str], codes: Sequence[str | None]) -> bytes:
+    """The rows as the csv module writes them, quoting where needed (what ``to_csv(index=False)`` writes)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL)
+    writer.writerows(zip(names, ("" if c is None else c for c in codes)))
+    return out.getvalue().encode("utf-8")
 
 
 def merge_shards(shard_paths: Sequence[str | Path], manifest_path: str | Path, out_csv: str | Path) -> int:
@@ -251,23 +346,31 @@ def merge_shards(shard_paths: Sequence[str | Path], manifest_path: str | Path, o
             problems.append(bad.listed())
         raise SubmissionError(f"{source} is not a valid submission:\n- " + "\n- ".join(problems))
     where = pd.Index(index.names).get_indexer(want)  # no duplicates, no gaps: every entry >= 0
+    names = pa.array(want, pa.large_string())
+    quoted = pc.match_substring_regex(names, _NEEDS_QUOTES).to_numpy(zero_copy_only=False)
+    pixels = np.asarray(heights, dtype=np.int64) * np.asarray(widths, dtype=np.int64)
     chunk = max([*index.rows, 1])
     cache = _RowGroupCache(index.paths)
     bad = _BadRLEs()
     progress = Progress(len(want), "merged", log)
-    with files.atomic_path(out_csv) as tmp:
-        # What DataFrame.to_csv(index=False) writes: csv module, minimal quoting, os.linesep, utf-8.
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL)
-            writer.writerow(SUBMISSION_COLUMNS)
-            for start in range(0, len(want), chunk):
-                rows = where[start : start + chunk]
-                codes = _gather(cache, index.shard[rows], index.group[rows], index.local[rows])
-                for m, code, position in zip(range(start, start + len(rows)), codes, rows.tolist()):
-                    _check_rle(code, want[m], heights[m], widths[m], position, bad)
-                writer.writerows(zip(want[start : start + chunk], ("" if c is None else c for c in codes)))
-                progress.update(len(rows))
-                del codes  # else the next chunk is gathered while this one is still held
+    with files.atomic_path(out_csv) as tmp, open(tmp, "wb") as handle:
+        handle.write(_csv_text_rows([SUBMISSION_COLUMNS[0]], [SUBMISSION_COLUMNS[1]]))
+        for start in range(0, len(want), chunk):
+            rows = where[start : start + chunk]
+            stop = start + len(rows)
+            codes = _gather(cache, index.shard[rows], index.group[rows], index.local[rows])
+            for a in range(start, stop, _SLICE_ROWS):  # slices bound what the checks hold beside the chunk
+                b = min(a + _SLICE_ROWS, stop)
+                part = codes.slice(a - start, b - a).combine_chunks().cast(pa.large_string())
+                if not quoted[a:b].any() and _plain_and_valid(part, pixels[a:b]):
+                    handle.write(_csv_bytes(names[a:b], part))
+                else:
+                    texts = part.to_pylist()
+                    for m, code, position in zip(range(a, b), texts, rows[a - start : b - start].tolist()):
+                        _check_rle(code, want[m], heights[m], widths[m], position, bad)
+                    handle.write(_csv_text_rows(want[a:b], texts))
+                progress.update(b - a)
+            del codes  # else the next chunk is gathered while this one is still held
         if bad.count:
             raise SubmissionError(f"{source} is not a valid submission:\n- " + bad.listed())
     log.info("wrote %s: %d rows", out_csv, len(want))
