@@ -86,6 +86,8 @@ def test_matches_kaggle_kernel_encoder_on_full_size_masks():
         ("1_0 2", "non-integer"),
         ("\u0663 1", "non-integer"),  # an Arabic-Indic three: a digit to Python, not to Kaggle
         ("99999999999999999999 1", "too large"),
+        ("2 9223372036854775807", "past the image"),  # start + length would wrap around in int64
+        ("1 9223372036854775807 5 1", "past the image"),
     ],
 )
 def test_validate_rejects(code, message):

@@ -149,8 +149,17 @@ LAYOUTS = {
 }
 
 
+@pytest.fixture(params=[1024, 7], ids=["slices of 1024", "slices of 7"])
+def slice_rows(request, monkeypatch):
+    """The merge's slice size: its own, and one that cuts every shard-sized chunk into several slices."""
+    from carmask.stages import submission
+
+    monkeypatch.setattr(submission, "_SLICE_ROWS", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_merge_writes_the_same_bytes_as_concat_then_write(tmp_path, layout):
+def test_merge_writes_the_same_bytes_as_concat_then_write(tmp_path, layout, slice_rows):
     manifest, codes = make_manifest(tmp_path)
     order, bounds = LAYOUTS[layout](len(manifest), np.random.default_rng(1))
     rows = [(manifest["img"][i], codes[i]) for i in order]
@@ -222,7 +231,7 @@ def broken(manifest, codes, case):
     "case",
     ["missing", "duplicate", "extra", "missing and bad RLE", "many bad RLEs, shuffled", "bad RLE in the last shard"],
 )
-def test_merge_refuses_what_validate_submission_refuses_and_writes_nothing(tmp_path, case):
+def test_merge_refuses_what_validate_submission_refuses_and_writes_nothing(tmp_path, case, slice_rows):
     manifest, codes = make_manifest(tmp_path)
     paths = write_shards(tmp_path, *broken(manifest, codes, case))
     out = tmp_path / "out" / "submission.csv"
@@ -232,6 +241,35 @@ def test_merge_refuses_what_validate_submission_refuses_and_writes_nothing(tmp_p
         concat_then_write(paths, tmp_path / "manifest.parquet", str(out))
     assert str(ours.value) == str(theirs.value)  # the same problems, listed in the same order
     assert not out.exists() and not list(out.parent.glob(".tmp-*"))
+
+
+def test_merge_reads_shards_of_every_text_type(tmp_path):
+    """The encoder writes string, pandas large_string, an all-empty shard may be null: one chunk spans them all."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_parquet(EXPECTED, tmp_path / "manifest.parquet")
+    shards = [("b.jpg", "1 1", pa.string()), ("a.jpg", "1 2", pa.large_string()), ("c.jpg", None, pa.null())]
+    paths = []
+    for i, (img, code, kind) in enumerate(shards):
+        paths.append(tmp_path / f"s{i}.parquet")
+        pq.write_table(pa.table({"img": [img], "rle_mask": pa.array([code], kind)}), paths[-1])
+    out = tmp_path / "submission.csv"
+    merge_shards(paths, tmp_path / "manifest.parquet", str(out))
+    assert out.read_text() == "img,rle_mask\nb.jpg,1 1\na.jpg,1 2\nc.jpg,\n"
+
+
+def test_merge_refuses_a_shard_whose_masks_are_not_text(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_parquet(EXPECTED, tmp_path / "manifest.parquet")
+    names = pa.array(["a.jpg", "b.jpg", "c.jpg"])
+    pq.write_table(pa.table({"img": names, "rle_mask": pa.array([b"1 2", b"", b""])}), tmp_path / "s0.parquet")
+    out = tmp_path / "submission.csv"
+    with pytest.raises(SubmissionError, match=r"rle_mask must be text, found binary in .*s0.parquet"):
+        merge_shards([tmp_path / "s0.parquet"], tmp_path / "manifest.parquet", str(out))
+    assert not out.exists()
 
 
 def test_merge_refuses_a_shard_with_other_columns(tmp_path):
@@ -260,9 +298,9 @@ def row_by_row_valid(codes, pixels):
     return valid
 
 
-def encoder_written(rng, pixels):
-    """A random valid RLE inside ``pixels`` written as the encoder writes it, often empty."""
-    n = min(int(rng.integers(0, 5)), pixels // 2)
+def encoder_written(rng, pixels, at_least=0):
+    """A random valid RLE of at least ``at_least`` runs inside ``pixels``, written as the encoder writes it."""
+    n = min(int(rng.integers(at_least, 5)), pixels // 2)
     if n == 0:
         return ""
     cuts = np.sort(rng.choice(np.arange(1, pixels + 2), size=2 * n, replace=False))
@@ -292,12 +330,22 @@ def test_plain_and_valid_vouches_only_for_what_validate_accepts(seed):
     assert _plain_and_valid(pa.array(codes, pa.large_string()), pixels)
 
     i = int(rng.integers(len(codes)))
-    flat = [int(v) for v in (codes[i] or "1 1").split()]
+    pixels[i] = max(pixels[i], 12)
+    codes[i] = encoder_written(rng, int(pixels[i]), at_least=2)  # two runs at least, so every break breaks
+    flat = [int(v) for v in codes[i].split()]
     pairs = [flat[k : k + 2] for k in range(0, len(flat), 2)]
     broken = BREAKS[list(BREAKS)[seed % len(BREAKS)]](pairs, int(pixels[i]))
     codes[i] = " ".join(str(v) for pair in broken for v in pair)
-    ours = _plain_and_valid(pa.array(codes, pa.large_string()), pixels)
-    assert ours == all(row_by_row_valid(codes, pixels))
+    assert not all(row_by_row_valid(codes, pixels))
+    assert not _plain_and_valid(pa.array(codes, pa.large_string()), pixels)
+
+
+def test_plain_and_valid_declines_numbers_past_int64():
+    import pyarrow as pa
+
+    from carmask.stages.submission import _plain_and_valid
+
+    assert not _plain_and_valid(pa.array(["1 1", "99999999999999999999 1"], pa.large_string()), np.array([10, 10]))
 
 
 def test_plain_and_valid_reads_each_row_on_its_own():
@@ -359,6 +407,9 @@ def test_validate_submission_says_what_the_row_by_row_check_says(monkeypatch, ba
         frame.loc[i, "rle_mask"] = ["0 1", "1 0", "1 2 2 1", "1 99", "1 1 1"][i % 5]
     if bad_rows:
         frame.loc[n - 1, "img"] = "not-a-test-photo.jpg"
+    if bad_rows == 1:  # bytes, not text: pyarrow would read them as text, the row check refuses them
+        frame["rle_mask"] = frame["rle_mask"].astype(object)
+        frame.loc[1500, "rle_mask"] = b"1 1"
     messages = []
     for whole_slices in (True, False):
         if not whole_slices:

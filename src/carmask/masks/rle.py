@@ -81,7 +81,7 @@ def parse(rle: str) -> np.ndarray:
         return np.zeros((0, 2), dtype=np.int64)
     # numpy reads "+5", "-5", "1_000" and non-ASCII digits as integers; Kaggle's RLE has only 0-9.
     if not text.isascii() or any(sign in text for sign in "+-_"):
-        raise RLEError("RLE has a non-integer token: only the digits 0-9 and spaces may appear")
+        raise RLEError("RLE has a non-integer token: only the digits 0-9 may make a number")
     try:
         values = np.array(text.split(), dtype=np.int64)
     except ValueError as err:
@@ -107,6 +107,8 @@ def validate(rle: str, height: int, width: int) -> np.ndarray:
         raise RLEError("RLE has a start below 1")
     if (lengths < 1).any():
         raise RLEError("RLE has a run length below 1")
+    if pairs.max() > height * width:  # also keeps the sums below from overflowing int64
+        raise RLEError(f"RLE has a value ({int(pairs.max())}) past the image's {height}x{width}={height * width} pixels")
     ends = starts + lengths  # one past the last pixel, 1-indexed
     if (starts[1:] <= ends[:-1]).any():
         raise RLEError("RLE runs are not strictly increasing and separate")

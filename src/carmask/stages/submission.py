@@ -49,6 +49,8 @@ _ENCODER_RLE = r"^(?:[0-9]+ [0-9]+(?: [0-9]+ [0-9]+)*)?$"
 _NEEDS_QUOTES = r'[,"\r\n]'
 # Rows checked and written at once: the checks' arrays are several times the masks' text.
 _SLICE_ROWS = 1024
+# What an RLE shard's rle_mask column may hold (null: a shard whose every mask is missing, i.e. empty).
+_TEXT_TYPES = (pa.string(), pa.large_string(), pa.null())
 
 
 class SubmissionError(ValueError):
@@ -87,17 +89,14 @@ def validate_submission(sub: pd.DataFrame, expected: pd.DataFrame, source: str =
         problems.append(_listed("images not in the test set", extra))
     sizes = dict(zip(expected["img"], zip(expected["height"], expected["width"])))
     areas = names.map({img: h * w for img, (h, w) in sizes.items()}).to_numpy(dtype=float)  # NaN: not in the test set
-    try:
-        codes = pa.array(sub["rle_mask"], type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: every row is checked on its own
-        codes = None
+    # Whole slices only when every mask is text (pyarrow would also decode bytes, which the row check refuses).
+    text = pd.api.types.infer_dtype(sub["rle_mask"], skipna=True) in ("string", "empty")
     bad: list[str] = []
     for a in range(0, len(sub), _SLICE_ROWS):
         b = min(a + _SLICE_ROWS, len(sub))
-        known = ~np.isnan(areas[a:b])
-        if codes is not None and known.all():
-            part = codes[a:b]  # an Array, or a ChunkedArray for pandas' Arrow-backed strings
-            part = part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part
+        if text and not np.isnan(areas[a:b]).any():
+            part = pa.array(sub["rle_mask"].iloc[a:b], type=pa.large_string(), from_pandas=True)
+            part = part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part  # pandas' Arrow strings
             if _plain_and_valid(part, areas[a:b].astype(np.int64)):
                 continue
         for img, code in zip(names[a:b], sub["rle_mask"].iloc[a:b]):
@@ -157,6 +156,9 @@ class _ShardIndex:
                 if columns != SUBMISSION_COLUMNS:
                     found = ",".join(columns)
                     raise SubmissionError(f"{source}: header must be 'img,rle_mask', found {found} in {path}")
+                kind = pf.schema_arrow.field("rle_mask").type
+                if kind not in _TEXT_TYPES:
+                    raise SubmissionError(f"{source}: rle_mask must be text, found {kind} in {path}")
                 sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
                 names.extend(str(v) for v in pf.read(columns=["img"]).column(0).to_pylist())
             n = sum(sizes)
@@ -241,8 +243,9 @@ def _gather(cache: _RowGroupCache, shard: np.ndarray, group: np.ndarray, local: 
 
     When the shards are contiguous blocks of the manifest (the workflow's
     layout) the rows come in row-group order as runs of consecutive rows:
-    the result is then slices of the row groups read, with no copy of the
-    masks' text.
+    the result is then slices of the row groups read. Every piece is cast to
+    ``large_string``: shards may hold ``string`` (the encoder's), ``large_string``
+    (pandas') or ``null`` columns, and a chunk may span several shards.
     """
     if not len(shard):
         return pa.chunked_array([], pa.large_string())
@@ -253,15 +256,12 @@ def _gather(cache: _RowGroupCache, shard: np.ndarray, group: np.ndarray, local: 
     for part in np.split(order, bounds):
         column = cache.get(int(shard[part[0]]), int(group[part[0]]))
         rows = local[part]
-        if (np.diff(rows) == 1).all():
-            chunks.extend(column.slice(int(rows[0]), len(rows)).chunks)
-        else:
-            chunks.extend(column.take(pa.array(rows)).chunks)
-    gathered = pa.chunked_array(chunks, chunks[0].type)  # in ``order``: row order[j] is gathered[j]
+        piece = column.slice(int(rows[0]), len(rows)) if (np.diff(rows) == 1).all() else column.take(pa.array(rows))
+        chunks.extend(piece.cast(pa.large_string()).chunks)  # large: a shard's text may pass 2 GB
+    gathered = pa.chunked_array(chunks, pa.large_string())  # in ``order``: row order[j] is gathered[j]
     if (np.diff(order) == 1).all():
         return gathered
-    # large offsets: the text of a shard's rows may pass the 2 GB a string array holds
-    return gathered.cast(pa.large_string()).take(pa.array(np.argsort(order)))
+    return gathered.take(pa.array(np.argsort(order)))
 
 
 def _plain_and_valid(codes: pa.Array, pixels: np.ndarray) -> bool:
@@ -286,7 +286,7 @@ def _plain_and_valid(codes: pa.Array, pixels: np.ndarray) -> bool:
     except pa.ArrowInvalid:  # a number too large for int64
         return False
     pixels = pixels[nonempty.to_numpy(zero_copy_only=False)]
-    if values.min() < 1 or values.max() > pixels.max():  # bounded, so the sums below cannot overflow
+    if values.min() < 1 or values.max() > pixels.max():  # so the sums below stay far from int64's limit
         return False
     starts, lengths = values[0::2], values[1::2]
     ends = starts + lengths  # one past the run's last pixel, 1-indexed
@@ -299,7 +299,10 @@ def _plain_and_valid(codes: pa.Array, pixels: np.ndarray) -> bool:
 
 
 def _csv_bytes(names: pa.Array, codes: pa.Array) -> pa.Buffer:
-    """The rows ``name,code`` of fields that need no quoting, as the csv module writes them, in one buffer."""
+    """The rows ``name,code`` of fields that need no quoting, as the csv module writes them, in one buffer.
+
+    Both arrays are ``large_string`` (the offsets are read as int64).
+    """
     text = lambda value: pa.scalar(value, pa.large_string())  # noqa: E731
     lines = pc.binary_join_element_wise(names, codes.fill_null(""), text(","))
     lines = pc.binary_join_element_wise(lines, text(""), text(os.linesep))  # "name,code" + line end
@@ -361,7 +364,7 @@ def merge_shards(shard_paths: Sequence[str | Path], manifest_path: str | Path, o
             codes = _gather(cache, index.shard[rows], index.group[rows], index.local[rows])
             for a in range(start, stop, _SLICE_ROWS):  # slices bound what the checks hold beside the chunk
                 b = min(a + _SLICE_ROWS, stop)
-                part = codes.slice(a - start, b - a).combine_chunks().cast(pa.large_string())
+                part = codes.slice(a - start, b - a).combine_chunks()
                 if not quoted[a:b].any() and _plain_and_valid(part, pixels[a:b]):
                     handle.write(_csv_bytes(names[a:b], part))
                 else:
