@@ -9,7 +9,7 @@ Kaggle's 100,064 photos) are never in memory at once, only a shard's.
 
 It is also the last job of a run, alone on the machine, so its speed is the
 run's tail: slices of ``_SLICE_ROWS`` masks are checked and written as whole
-Arrow columns (:func:`_plain_and_valid`, :func:`_csv_bytes`); only a slice
+Arrow columns (:func:`carmask.masks.rle_columns.all_valid`, :func:`_csv_bytes`); only a slice
 that this cannot vouch for (an RLE written otherwise than the encoder writes
 it, a name that needs CSV quoting, a bad mask) goes row by row through
 :func:`carmask.masks.rle.validate` and the ``csv`` module, which decide what
@@ -37,14 +37,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from carmask import files
-from carmask.masks import rle
+from carmask.masks import rle, rle_columns
 from carmask.logs import Progress
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 10
 SUBMISSION_COLUMNS = ["img", "rle_mask"]
-# An RLE as the encoder writes it: empty, or pairs of ASCII decimals joined by single spaces.
-_ENCODER_RLE = r"^(?:[0-9]+ [0-9]+(?: [0-9]+ [0-9]+)*)?$"
 # What makes the csv module quote a field (QUOTE_MINIMAL, ',' and '"', any line end).
 _NEEDS_QUOTES = r'[,"\r\n]'
 # Rows checked and written at once: the checks' arrays are several times the masks' text.
@@ -97,7 +95,7 @@ def validate_submission(sub: pd.DataFrame, expected: pd.DataFrame, source: str =
         if text and not np.isnan(areas[a:b]).any():
             part = pa.array(sub["rle_mask"].iloc[a:b], type=pa.large_string(), from_pandas=True)
             part = part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part  # pandas' Arrow strings
-            if _plain_and_valid(part, areas[a:b].astype(np.int64)):
+            if rle_columns.all_valid(part, areas[a:b].astype(np.int64)):
                 continue
         for img, code in zip(names[a:b], sub["rle_mask"].iloc[a:b]):
             if img not in sizes:
@@ -264,40 +262,6 @@ def _gather(cache: _RowGroupCache, shard: np.ndarray, group: np.ndarray, local: 
     return gathered.take(pa.array(np.argsort(order)))
 
 
-def _plain_and_valid(codes: pa.Array, pixels: np.ndarray) -> bool:
-    """True only if every mask is written as the encoder writes it and is a valid RLE inside its image.
-
-    ``pixels`` holds each row's height * width. The checks are
-    :func:`carmask.masks.rle.validate`'s, over the whole slice at once:
-    positive starts and lengths, runs strictly increasing and separate, the
-    last one inside the image. False means "check row by row" (it also
-    answers False for valid RLEs written otherwise, e.g. with two spaces),
-    so it can only ever be stricter than the row-by-row check.
-    """
-    codes = codes.fill_null("")
-    if not pc.all(pc.match_substring_regex(codes, _ENCODER_RLE)).as_py():
-        return False
-    nonempty = pc.greater(pc.binary_length(codes), 0)
-    tokens = pc.ascii_split_whitespace(codes.filter(nonempty))
-    if not len(tokens):
-        return True
-    try:
-        values = pc.cast(pc.list_flatten(tokens), pa.int64()).to_numpy()
-    except pa.ArrowInvalid:  # a number too large for int64
-        return False
-    pixels = pixels[nonempty.to_numpy(zero_copy_only=False)]
-    if values.min() < 1 or values.max() > pixels.max():  # so the sums below stay far from int64's limit
-        return False
-    starts, lengths = values[0::2], values[1::2]
-    ends = starts + lengths  # one past the run's last pixel, 1-indexed
-    last = np.cumsum(tokens.value_lengths().to_numpy() // 2) - 1  # each row's last run
-    same_row = np.ones(len(starts), dtype=bool)
-    same_row[last] = False  # same_row[k]: run k + 1 is in run k's row
-    if (starts[1:] <= ends[:-1])[same_row[:-1]].any():
-        return False
-    return bool((ends[last] - 1 <= pixels).all())
-
-
 def _csv_bytes(names: pa.Array, codes: pa.Array) -> pa.Buffer:
     """The rows ``name,code`` of fields that need no quoting, as the csv module writes them, in one buffer.
 
@@ -365,7 +329,7 @@ def merge_shards(shard_paths: Sequence[str | Path], manifest_path: str | Path, o
             for a in range(start, stop, _SLICE_ROWS):  # slices bound what the checks hold beside the chunk
                 b = min(a + _SLICE_ROWS, stop)
                 part = codes.slice(a - start, b - a).combine_chunks()
-                if not quoted[a:b].any() and _plain_and_valid(part, pixels[a:b]):
+                if not quoted[a:b].any() and rle_columns.all_valid(part, pixels[a:b]):
                     handle.write(_csv_bytes(names[a:b], part))
                 else:
                     texts = part.to_pylist()
