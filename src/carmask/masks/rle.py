@@ -58,14 +58,23 @@ def encode(mask: np.ndarray) -> str:
     flat = np.ascontiguousarray(mask, dtype=bool).view(np.uint8).ravel()
     if flat.size == 0:
         return ""
-    change = _transitions(flat)
+    return from_changes(_transitions(flat), bool(flat[0]), bool(flat[-1]), flat.size)
+
+
+def from_changes(change: np.ndarray, first: bool, last: bool, n: int) -> str:
+    """The Kaggle RLE of a flat mask of ``n`` pixels, given where it changes.
+
+    ``change`` holds, in increasing order, every index ``i`` (``1..n-1``)
+    where pixel ``i`` differs from pixel ``i-1``; ``first`` and ``last`` are
+    the first and last pixels. Shared by :func:`encode` and encoders that
+    find the changes without the mask (:mod:`carmask.masks.block_rle`).
+    """
     # Runs start where the value becomes 1 and end where it becomes 0.
-    bounds = change
-    if flat[0]:
+    bounds = np.asarray(change, dtype=np.int64)
+    if first:
         bounds = np.concatenate(([0], bounds))
-    if flat[-1]:
-        bounds = np.concatenate((bounds, [flat.size]))
-    bounds = bounds.astype(np.int64)
+    if last:
+        bounds = np.concatenate((bounds, [n]))
     starts = bounds[0::2]
     lengths = bounds[1::2] - starts
     pairs = np.empty(starts.size * 2, dtype=np.int64)

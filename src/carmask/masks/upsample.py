@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -131,6 +132,70 @@ def _corner_bounds(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum.reduce(corners), np.maximum.reduce(corners)
 
 
+class Blocks(NamedTuple):
+    """A full-size photo cut into blocks, each decided by its corners' bounds or left undecided.
+
+    ``inside`` and ``undecided`` are (row blocks, column blocks) bools; a
+    block neither inside nor undecided is below the low cut. ``rows`` and
+    ``cols`` are :func:`_blocks` of each axis.
+    """
+
+    inside: np.ndarray
+    undecided: np.ndarray
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]
+    cols: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]
+
+
+def decide_blocks(
+    maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[int, int], low_cut: float, high_cut: float
+) -> Blocks:
+    """Blocks whose weighted mean of ``maps`` is surely above ``high_cut``, and those that may lie between the cuts."""
+    rows = _blocks(size[0], tuple(m.shape[0] for m in maps))
+    cols = _blocks(size[1], tuple(m.shape[1] for m in maps))
+    if len(maps) == 1:
+        # One model: its blocks split its cells, so decide the cells and copy the decisions
+        # (the same float arithmetic as below: 0.0 + w * x is w * x).
+        lo, hi = _corner_bounds(maps[0])
+        inside = weights[0] * lo.astype(np.float64) > high_cut + _MARGIN
+        maybe = ~inside & (weights[0] * hi.astype(np.float64) > low_cut - _MARGIN)
+        ci, cj = rows[3][0], cols[3][0]
+        return Blocks(inside.take(ci, axis=0).take(cj, axis=1), maybe.take(ci, axis=0).take(cj, axis=1), rows, cols)
+    low = np.zeros((len(rows[0]), len(cols[0])))
+    high = np.zeros_like(low)
+    for probs, weight, ci, cj in zip(maps, weights, rows[3], cols[3]):
+        lo, hi = _corner_bounds(probs)
+        low += weight * lo.take(ci, axis=0).take(cj, axis=1).astype(np.float64)
+        high += weight * hi.take(ci, axis=0).take(cj, axis=1).astype(np.float64)
+    inside = low > high_cut + _MARGIN
+    return Blocks(inside, ~inside & (high > low_cut - _MARGIN), rows, cols)
+
+
+def block_pixels(
+    maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[int, int], blocks: Blocks,
+    bi: np.ndarray, bj: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every pixel of the blocks (``bi``, ``bj``), padded to the longest block: rows, cols, valid, weighted mean.
+
+    Returns ``rows`` (K, by) and ``cols`` (K, bx), clamped to the photo,
+    ``valid`` (K, by, bx), false on the padding, and the exact weighted
+    bilinear values (float64, K x by x bx).
+    """
+    H, W = size
+    row_start, row_len, _, row_cells = blocks.rows
+    col_start, col_len, _, col_cells = blocks.cols
+    by, bx = int(row_len.max()), int(col_len.max())
+    rows = np.minimum(row_start[bi][:, None] + np.arange(by), H - 1)  # (K, by)
+    cols = np.minimum(col_start[bj][:, None] + np.arange(bx), W - 1)  # (K, bx)
+    valid = (np.arange(by) < row_len[bi][:, None])[:, :, None] & (np.arange(bx) < col_len[bj][:, None])[:, None, :]
+    value = np.zeros(valid.shape)
+    for probs, weight, ci, cj in zip(maps, weights, row_cells, col_cells):
+        # A block lies in one cell of each model: its four corners are
+        # gathered once per block, the weights per pixel.
+        cells = ci[bi][:, None, None], cj[bj][:, None, None]
+        value = value + weight * _bilinear(probs, *cells, rows[:, :, None], cols[:, None, :], size)
+    return rows, cols, valid, value
+
+
 def pixels_between(
     maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[int, int], low_cut: float, high_cut: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,34 +209,15 @@ def pixels_between(
     is a threshold (:func:`mean_mask`); with two, the uncertain band along
     the outline that :mod:`carmask.masks.refine` re-decides.
     """
-    H, W = size
-    row_start, row_len, _, row_cells = _blocks(H, tuple(m.shape[0] for m in maps))
-    col_start, col_len, col_run, col_cells = _blocks(W, tuple(m.shape[1] for m in maps))
-    low = np.zeros((len(row_start), len(col_start)))
-    high = np.zeros_like(low)
-    for probs, weight, ci, cj in zip(maps, weights, row_cells, col_cells):
-        lo, hi = _corner_bounds(probs)
-        low += weight * lo.take(ci, axis=0).take(cj, axis=1).astype(np.float64)
-        high += weight * hi.take(ci, axis=0).take(cj, axis=1).astype(np.float64)
-    inside = low > high_cut + _MARGIN
-    undecided = ~inside & (high > low_cut - _MARGIN)
+    blocks = decide_blocks(maps, weights, size, low_cut, high_cut)
+    row_len, col_run = blocks.rows[1], blocks.cols[2]
     # Blocks to pixels: columns by index (one gather), then whole rows repeated.
-    above = inside.view(np.uint8).take(col_run, axis=1).repeat(row_len, axis=0).view(bool)
-
-    bi, bj = np.nonzero(undecided)
+    above = blocks.inside.view(np.uint8).take(col_run, axis=1).repeat(row_len, axis=0).view(bool)
+    bi, bj = np.nonzero(blocks.undecided)
     if not bi.size:
         return above, np.zeros(0, dtype=np.int64), np.zeros(0)
-    by, bx = int(row_len.max()), int(col_len.max())
-    rows = np.minimum(row_start[bi][:, None] + np.arange(by), H - 1)  # (K, by)
-    cols = np.minimum(col_start[bj][:, None] + np.arange(bx), W - 1)  # (K, bx)
-    valid = (np.arange(by) < row_len[bi][:, None])[:, :, None] & (np.arange(bx) < col_len[bj][:, None])[:, None, :]
-    value = np.zeros(valid.shape)
-    for probs, weight, ci, cj in zip(maps, weights, row_cells, col_cells):
-        # A block lies in one cell of each model: its four corners are
-        # gathered once per block, the weights per pixel.
-        cells = ci[bi][:, None, None], cj[bj][:, None, None]
-        value = value + weight * _bilinear(probs, *cells, rows[:, :, None], cols[:, None, :], size)
-    return above, (rows[:, :, None] * W + cols[:, None, :])[valid], value[valid]
+    rows, cols, valid, value = block_pixels(maps, weights, size, blocks, bi, bj)
+    return above, (rows[:, :, None] * size[1] + cols[:, None, :])[valid], value[valid]
 
 
 def mean_mask(maps: Sequence[np.ndarray], weights: Sequence[float], size: tuple[int, int], threshold: float) -> np.ndarray:

@@ -3,8 +3,11 @@
 Per image: bilinear upsampling to the photo's own size from the manifest
 (of each model's map, weighted and averaged, for an ensemble), threshold,
 optionally the outline's uncertain band re-decided with the photo
-(``inference.refine``: a guided filter, or the learned network), RLE. Streaming, so a job's memory is one batch of probabilities per model
-plus one full-size mask, whatever the shard size.
+(``inference.refine``: a guided filter, or the learned network), RLE.
+Without refinement the RLE is found from the upsampling's blocks, without
+drawing the full-size mask (:mod:`carmask.masks.block_rle`). Streaming, so a
+job's memory is one batch of probabilities per model plus one full-size
+mask, whatever the shard size.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pyarrow.parquet as pq
 
 from carmask import files
 from carmask.masks import rle
-from carmask.masks.upsample import mean_mask
+from carmask.masks.block_rle import mean_mask_rle
 from carmask.logs import Progress
 from carmask.masks.probability_maps import read_members
 from carmask.masks.refine import METHODS, BandRefiner, load_gray, load_rgb, refined_mask
@@ -57,12 +60,12 @@ def iter_rle(
         except KeyError:
             raise ValueError(f"{pred_paths[0]}: prediction for {img}, which is not in the manifest") from None
         if photos is not None and refine_band is not None:
-            mask = refine_band(maps, weights, load_rgb(photos[img], size), threshold)
+            yield img, rle.encode(refine_band(maps, weights, load_rgb(photos[img], size), threshold))
         elif photos is not None:
-            mask = refined_mask(maps, weights, load_gray(photos[img], size), threshold)
+            yield img, rle.encode(refined_mask(maps, weights, load_gray(photos[img], size), threshold))
         else:
-            mask = mean_mask(maps, weights, size, threshold)
-        yield img, rle.encode(mask)
+            # No full-size mask is drawn: the RLE comes from the blocks (carmask.masks.block_rle).
+            yield img, mean_mask_rle(maps, weights, size, threshold)
 
 
 def encode_shard(
