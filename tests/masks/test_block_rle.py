@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from carmask.masks import rle
 from carmask.masks.block_rle import mean_mask_rle
 from carmask.masks.images import downscale_mask, load_mask
-from carmask.masks.upsample import mean_mask
+from carmask.masks.upsample import decide_blocks, mean_mask
 
 from ..reference import bilinear, kaggle_kernel_encode
 from .test_upsample import smooth_map
@@ -36,7 +36,7 @@ def plain_rle(probs: np.ndarray, size: tuple[int, int], threshold: float) -> tup
     st.lists(small_map, min_size=1, max_size=3),
     st.lists(st.floats(0.05, 1.0), min_size=3, max_size=3),
     st.tuples(st.integers(1, 90), st.integers(1, 90)),
-    st.sampled_from([0.2, 0.3, 0.5, 0.9]),
+    st.sampled_from([0.2, 0.3, 0.5, 128 / 255, 0.9]),  # 128/255: the cut exactly on a probability level
 )
 def test_equals_the_drawn_mask_encoded(maps, raw_weights, size, threshold):
     """Every pair of neighbours is compared once: the same RLE as scanning the whole mask, for one model or several."""
@@ -102,3 +102,21 @@ def test_real_car_outlines_at_the_models_sizes():
             small = downscale_mask(truth, model_size)
             drawn = mean_mask([small], [1.0], truth.shape, 0.5)
             assert mean_mask_rle([small], [1.0], truth.shape, 0.5) == rle.encode(drawn), path.name
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.7])
+def test_one_model_decides_its_blocks_as_an_ensemble_of_itself(weight):
+    # One model takes a shortcut (cells decided, then copied to blocks); the same map twice at half
+    # the weight goes the general way, with the same sums to the last bit.
+    probs = smooth_map((192, 288), 9)
+    for cut in (127.5, 128.0, 128 - 1e-9, 60.0):  # a cut within the safety margin of a level, too
+        one = decide_blocks([probs], [weight], (1280, 1918), cut, cut)
+        two = decide_blocks([probs, probs], [weight / 2, weight / 2], (1280, 1918), cut, cut)
+        np.testing.assert_array_equal(one.inside, two.inside)
+        np.testing.assert_array_equal(one.undecided, two.undecided)
+        assert one.undecided.mean() < 0.05 and one.inside.any()  # the blocks away from the outline are decided
+
+
+def test_ensemble_of_two_model_sizes_at_kaggle_size():
+    maps, weights, size = [smooth_map((192, 288), 10), smooth_map((128, 192), 11)], [0.6, 0.4], (1280, 1918)
+    assert mean_mask_rle(maps, weights, size, 0.5) == rle.encode(mean_mask(maps, weights, size, 0.5))

@@ -6,8 +6,8 @@ optionally the outline's uncertain band re-decided with the photo
 (``inference.refine``: a guided filter, or the learned network), RLE.
 Without refinement the RLE is found from the upsampling's blocks, without
 drawing the full-size mask (:mod:`carmask.masks.block_rle`). Streaming, so a
-job's memory is one batch of probabilities per model plus one full-size
-mask, whatever the shard size.
+job's memory is one batch of probabilities per model (plus, when refining,
+one full-size photo and mask), whatever the shard size.
 """
 
 from __future__ import annotations
