@@ -29,7 +29,7 @@ from carmask.masks.upsample import Blocks, block_pixels, decide_blocks
 
 def _row_ends(blocks: Blocks, pix: np.ndarray, index: np.ndarray, column: int, at: int) -> np.ndarray:
     """Per full-size row, the mask's value at pixel ``at`` of block column ``column`` (its first or last pixel)."""
-    row_start, row_len = blocks.rows[0], blocks.rows[1]
+    row_start, row_len = blocks.rows.start, blocks.rows.length
     value = np.repeat(blocks.inside[:, column], row_len)
     k = index[:, column]
     (block_rows,) = np.nonzero(k >= 0)
@@ -44,13 +44,13 @@ def _row_ends(blocks: Blocks, pix: np.ndarray, index: np.ndarray, column: int, a
 def _changes_at_decided_edges(blocks: Blocks, width: int) -> np.ndarray:
     """Flat indices where two decided blocks of different values meet side by side, in every row they share."""
     inside, undecided = blocks.inside, blocks.undecided
-    row_start, row_len = blocks.rows[0], blocks.rows[1]
+    row_start, row_len = blocks.rows.start, blocks.rows.length
     edge = (inside[:, 1:] != inside[:, :-1]) & ~undecided[:, 1:] & ~undecided[:, :-1]
     bi, bj = np.divmod(np.flatnonzero(edge), edge.shape[1])
     counts = row_len[bi]
     offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     rows = np.repeat(row_start[bi], counts) + offset
-    return rows * width + np.repeat(blocks.cols[0][bj + 1], counts)
+    return rows * width + np.repeat(blocks.cols.start[bj + 1], counts)
 
 
 def _changes_in_undecided(blocks: Blocks, pix: np.ndarray, index: np.ndarray, bi: np.ndarray, bj: np.ndarray,
@@ -63,8 +63,8 @@ def _changes_in_undecided(blocks: Blocks, pix: np.ndarray, index: np.ndarray, bi
     decided (an undecided one takes that pair as its left edge).
     """
     inside, undecided = blocks.inside, blocks.undecided
-    row_start, row_len = blocks.rows[0], blocks.rows[1]
-    col_start, col_len = blocks.cols[0], blocks.cols[1]
+    row_start, row_len = blocks.rows.start, blocks.rows.length
+    col_start, col_len = blocks.cols.start, blocks.cols.length
     n_cols = inside.shape[1]
     k, by, bx = pix.shape
     # Each block's rows with its left neighbour's last pixel before and the right one's first after.
@@ -111,7 +111,7 @@ def mean_mask_rle(maps: Sequence[np.ndarray], weights: Sequence[float], size: tu
         pix = np.zeros((0, 1, 1), dtype=bool)
     first = _row_ends(blocks, pix, index, 0, 0)
     last_col = blocks.inside.shape[1] - 1
-    last = _row_ends(blocks, pix, index, last_col, int(blocks.cols[1][last_col]) - 1)
+    last = _row_ends(blocks, pix, index, last_col, int(blocks.cols.length[last_col]) - 1)
     (wraps,) = np.nonzero(first[1:] != last[:-1])
     change = np.concatenate((
         _changes_at_decided_edges(blocks, width),

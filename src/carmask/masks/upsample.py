@@ -96,12 +96,20 @@ def mean_probabilities(maps: Sequence[np.ndarray], weights: Sequence[float], siz
     return total
 
 
-@lru_cache(maxsize=64)
-def _blocks(n_out: int, lengths: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-    """Runs of full-size rows (or columns) inside one cell of every model (read-only, cached).
+class Runs(NamedTuple):
+    """Along one axis, the runs of full-size rows (or columns) inside one cell of every model."""
 
-    Returns each run's first index, its length, the run of each full-size
-    index, and per model the cell index of each run. A run is at most as
+    start: np.ndarray  # each run's first index
+    length: np.ndarray  # each run's length
+    run_of: np.ndarray  # the run of each full-size index
+    cells: tuple[np.ndarray, ...]  # per model, the cell index of each run
+
+
+@lru_cache(maxsize=64)
+def _blocks(n_out: int, lengths: tuple[int, ...]) -> Runs:
+    """The :class:`Runs` of full-size rows (or columns) inside one cell of every model (read-only, cached).
+
+    A run is at most as
     long as the finest model's cell, so the first cell, which the clamped
     pixels before the first model pixel's centre make longer, comes in two
     runs: the undecided runs are interpolated in blocks padded to the
@@ -118,7 +126,7 @@ def _blocks(n_out: int, lengths: tuple[int, ...]) -> tuple[np.ndarray, np.ndarra
     run_of = np.repeat(np.arange(start.size), length)
     per_model = tuple(c[start] for c in cells)
     _frozen(start, length, run_of, *per_model)
-    return start, length, run_of, per_model
+    return Runs(start, length, run_of, per_model)
 
 
 def _corner_bounds(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,13 +145,13 @@ class Blocks(NamedTuple):
 
     ``inside`` and ``undecided`` are (row blocks, column blocks) bools; a
     block neither inside nor undecided is below the low cut. ``rows`` and
-    ``cols`` are :func:`_blocks` of each axis.
+    ``cols`` are the blocks' :class:`Runs` along each axis.
     """
 
     inside: np.ndarray
     undecided: np.ndarray
-    rows: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]
-    cols: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]
+    rows: Runs
+    cols: Runs
 
 
 def decide_blocks(
@@ -158,11 +166,11 @@ def decide_blocks(
         lo, hi = _corner_bounds(maps[0])
         inside = weights[0] * lo.astype(np.float64) > high_cut + _MARGIN
         maybe = ~inside & (weights[0] * hi.astype(np.float64) > low_cut - _MARGIN)
-        ci, cj = rows[3][0], cols[3][0]
+        ci, cj = rows.cells[0], cols.cells[0]
         return Blocks(inside.take(ci, axis=0).take(cj, axis=1), maybe.take(ci, axis=0).take(cj, axis=1), rows, cols)
-    low = np.zeros((len(rows[0]), len(cols[0])))
+    low = np.zeros((len(rows.start), len(cols.start)))
     high = np.zeros_like(low)
-    for probs, weight, ci, cj in zip(maps, weights, rows[3], cols[3]):
+    for probs, weight, ci, cj in zip(maps, weights, rows.cells, cols.cells):
         lo, hi = _corner_bounds(probs)
         low += weight * lo.take(ci, axis=0).take(cj, axis=1).astype(np.float64)
         high += weight * hi.take(ci, axis=0).take(cj, axis=1).astype(np.float64)
@@ -181,8 +189,8 @@ def block_pixels(
     bilinear values (float64, K x by x bx).
     """
     H, W = size
-    row_start, row_len, _, row_cells = blocks.rows
-    col_start, col_len, _, col_cells = blocks.cols
+    row_start, row_len, row_cells = blocks.rows.start, blocks.rows.length, blocks.rows.cells
+    col_start, col_len, col_cells = blocks.cols.start, blocks.cols.length, blocks.cols.cells
     by, bx = int(row_len.max()), int(col_len.max())
     rows = np.minimum(row_start[bi][:, None] + np.arange(by), H - 1)  # (K, by)
     cols = np.minimum(col_start[bj][:, None] + np.arange(bx), W - 1)  # (K, bx)
@@ -210,9 +218,8 @@ def pixels_between(
     the outline that :mod:`carmask.masks.refine` re-decides.
     """
     blocks = decide_blocks(maps, weights, size, low_cut, high_cut)
-    row_len, col_run = blocks.rows[1], blocks.cols[2]
     # Blocks to pixels: columns by index (one gather), then whole rows repeated.
-    above = blocks.inside.view(np.uint8).take(col_run, axis=1).repeat(row_len, axis=0).view(bool)
+    above = blocks.inside.view(np.uint8).take(blocks.cols.run_of, axis=1).repeat(blocks.rows.length, axis=0).view(bool)
     bi, bj = np.nonzero(blocks.undecided)
     if not bi.size:
         return above, np.zeros(0, dtype=np.int64), np.zeros(0)
